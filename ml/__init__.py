@@ -1,0 +1,1 @@
+"""The machine-learning loop: one module per DVC stage, the BentoML service and its tools."""
