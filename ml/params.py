@@ -1,0 +1,147 @@
+"""One typed model of params.yaml, validated before any stage does work.
+
+A wrong file fails with the dotted key that is wrong (`train.model.max_iter: ...`), so a typo in
+`dvc exp run -S ...` never trains a model with a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ml.identity import PARAMS_FILE, Identity
+
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class IngestParams(Section):
+    # Where the raw table lands; ml/ingest.py is where a fork plugs in its own source.
+    output: str = "data/raw/breast_cancer.csv"
+
+
+class ValidateParams(Section):
+    min_rows: Annotated[int, Field(ge=1)]
+    max_null_fraction: Annotated[float, Field(ge=0, le=1)]
+    # The rarest class must make up at least this share of rows.
+    min_class_fraction: Annotated[float, Field(gt=0, le=0.5)]
+
+
+class PrepareParams(Section):
+    test_size: Fraction
+    seed: Seed
+
+
+class HistGradientBoosting(Section):
+    type: Literal["hist_gradient_boosting"]
+    max_iter: Annotated[int, Field(ge=1, le=10_000)]
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    max_leaf_nodes: Annotated[int, Field(ge=2, le=4096)]
+    max_depth: Annotated[int, Field(ge=1)] | None = None
+    l2_regularization: Annotated[float, Field(ge=0)]
+    early_stopping: bool
+
+
+class RandomForest(Section):
+    type: Literal["random_forest"]
+    n_estimators: Annotated[int, Field(ge=1, le=10_000)]
+    max_depth: Annotated[int, Field(ge=1)] | None = None
+    min_samples_leaf: Annotated[int, Field(ge=1)]
+
+
+class LogisticRegression(Section):
+    type: Literal["logistic_regression"]
+    C: Annotated[float, Field(gt=0)]
+    max_iter: Annotated[int, Field(ge=1, le=100_000)]
+
+
+ModelParams = Annotated[
+    HistGradientBoosting | RandomForest | LogisticRegression, Field(discriminator="type")
+]
+
+
+class TrainParams(Section):
+    seed: Seed
+    model: ModelParams
+
+
+class Thresholds(Section):
+    accuracy: Annotated[float, Field(ge=0, le=1)]
+    roc_auc: Annotated[float, Field(ge=0, le=1)]
+    f1: Annotated[float, Field(ge=0, le=1)]
+    precision: Annotated[float, Field(ge=0, le=1)]
+    recall: Annotated[float, Field(ge=0, le=1)]
+
+
+class EvaluateParams(Section):
+    thresholds: Thresholds
+
+
+class PackageParams(Section):
+    # DNS-safe: it names the BentoML model, the bento and the Kubernetes workload.
+    model_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")]
+
+
+class ServeParams(Section):
+    max_rows: Annotated[int, Field(ge=1, le=100_000)]
+    workers: Annotated[int, Field(ge=1, le=64)]
+    threads: Annotated[int, Field(ge=1, le=256)]
+    timeout_s: Annotated[int, Field(ge=1, le=600)]
+    max_concurrency: Annotated[int, Field(ge=1)]
+    batching: bool
+    max_batch_size: Annotated[int, Field(ge=1, le=100_000)]
+    max_latency_ms: Annotated[int, Field(ge=1, le=60_000)]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identity: Identity
+    ingest: IngestParams
+    validate_: ValidateParams = Field(alias="validate")
+    prepare: PrepareParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    package: PackageParams
+    serve: ServeParams
+
+
+class ParamsError(ValueError):
+    """params.yaml is wrong; the message names each key and what is wrong with it."""
+
+
+_MODEL_TAGS = frozenset(("hist_gradient_boosting", "random_forest", "logistic_regression"))
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the union member's tag into the path; users know only the YAML keys.
+    parts = [str(p) for p in loc if p not in _MODEL_TAGS]
+    return ".".join(parts).replace("validate_", "validate")
+
+
+def parse_params(data: object) -> Params:
+    if not isinstance(data, dict):
+        raise ParamsError("params.yaml: expected a mapping of sections")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as error:
+        lines = [f"{_key(item['loc'])}: {item['msg']}" for item in error.errors()]
+        raise ParamsError("invalid params.yaml\n  " + "\n  ".join(lines)) from None
+
+
+@cache
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate the whole file: a wrong key anywhere stops every stage before work."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ParamsError(f"params.yaml is not valid YAML: {error}") from None
+    return parse_params(data)
