@@ -1,4 +1,4 @@
-"""The project's identity and its cost-allocation label keys: the one place both ml/ and infra/ read.
+"""The project's identity and its cost-allocation label keys, read by both ml/ and infra/.
 
 Every cloud resource (infra/tags.py), every Kubernetes workload and every bento carries the same
 keys, so spend is attributable per project, team, environment and model version.
