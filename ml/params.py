@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ml.features import FEATURE_NAMES
 from ml.identity import PARAMS_FILE, Identity
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -91,14 +92,46 @@ class PackageParams(Section):
 
 
 class ServeParams(Section):
+    # Rows one request may carry; more is a 400 naming the limit.
     max_rows: Annotated[int, Field(ge=1, le=100_000)]
+    # Serving processes, and threads per process for the (synchronous) model call.
     workers: Annotated[int, Field(ge=1, le=64)]
     threads: Annotated[int, Field(ge=1, le=256)]
     timeout_s: Annotated[int, Field(ge=1, le=600)]
+    # Requests in flight across the workers; beyond it the service answers 429.
     max_concurrency: Annotated[int, Field(ge=1)]
+    # Adaptive batching: rows of concurrent requests share one model call, held at most
+    # max_latency_ms (a request that would wait longer is answered 503).
     batching: bool
-    max_batch_size: Annotated[int, Field(ge=1, le=100_000)]
+    max_batch_size: Annotated[int, Field(ge=2, le=100_000)]
     max_latency_ms: Annotated[int, Field(ge=1, le=60_000)]
+    # Share of requests traced (spans go to the exporter set in BentoML's tracing config).
+    tracing_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class MonitoringParams(Section):
+    # Prediction logging: share of requests logged, and how the background writer batches.
+    log_sample_rate: Annotated[float, Field(ge=0, le=1)]
+    log_queue_size: Annotated[int, Field(ge=1, le=1_000_000)]
+    log_batch_rows: Annotated[int, Field(ge=1, le=1_000_000)]
+    log_flush_seconds: Annotated[float, Field(gt=0, le=3600)]
+    # Drift detection: a feature drifts when its KS test survives Benjamini-Hochberg at
+    # fdr_alpha AND its PSI reaches psi_threshold (significant and large enough to matter).
+    min_rows: Annotated[int, Field(ge=10)]
+    psi_bins: Annotated[int, Field(ge=2, le=100)]
+    psi_threshold: Annotated[float, Field(gt=0)]
+    fdr_alpha: Fraction
+    class_psi_threshold: Annotated[float, Field(gt=0)]
+    # Features to check; empty means all of ml/features.py.
+    features: tuple[str, ...] = ()
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in FEATURE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown feature names {unknown}; see ml/features.py")
+        return value
 
 
 class Params(BaseModel):
@@ -112,6 +145,7 @@ class Params(BaseModel):
     evaluate: EvaluateParams
     package: PackageParams
     serve: ServeParams
+    monitoring: MonitoringParams
 
 
 class ParamsError(ValueError):
@@ -145,3 +179,11 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     except yaml.YAMLError as error:
         raise ParamsError(f"params.yaml is not valid YAML: {error}") from None
     return parse_params(data)
+
+
+def stage_params() -> Params:
+    """load_params() for a stage's entry point: a wrong file exits non-zero naming the keys."""
+    try:
+        return load_params()
+    except ParamsError as error:
+        raise SystemExit(str(error)) from None

@@ -1,0 +1,80 @@
+"""IAM policy documents as JSON built from Outputs, shared by every component that grants access.
+
+Documents are plain dicts (what AWS reads), so tests inspect exactly what `pulumi up` sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+Statement = dict[str, Any]
+STS_AUDIENCE = "sts.amazonaws.com"
+
+
+def document(*statements: Statement) -> pulumi.Output[str]:
+    """A policy document whose statements may hold Outputs (ARNs of this stack's resources)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def service_trust(service: str) -> pulumi.Output[str]:
+    """Trust policy letting an AWS service (`eks.amazonaws.com`) assume a role."""
+    return document(
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    )
+
+
+def web_identity_trust(
+    provider_arn: pulumi.Input[str],
+    issuer_host: pulumi.Input[str],
+    subjects: Sequence[str],
+    *,
+    subject_operator: str = "StringEquals",
+) -> pulumi.Output[str]:
+    """Trust policy for an OIDC identity: the audience is STS and the subject one of `subjects`.
+
+    The condition keys embed the issuer host (`oidc.eks...:sub`), so the document is built once
+    the host is known.
+    """
+
+    def build(values: list[str]) -> str:
+        arn, host = values
+        conditions: dict[str, dict[str, Any]] = {"StringEquals": {f"{host}:aud": STS_AUDIENCE}}
+        conditions.setdefault(subject_operator, {})[f"{host}:sub"] = list(subjects)
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Federated": arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": conditions,
+        }
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    return pulumi.Output.all(provider_arn, issuer_host).apply(build)
+
+
+def managed_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
+
+
+def attach_managed_policies(
+    name: str,
+    role: aws.iam.Role,
+    partition: pulumi.Input[str],
+    policies: Sequence[str],
+    *,
+    parent: pulumi.Resource,
+) -> list[aws.iam.RolePolicyAttachment]:
+    """Attach AWS-managed policies by name (`AmazonEKSClusterPolicy`) to `role`."""
+    return [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{policy}",
+            role=role.name,
+            policy_arn=managed_policy_arn(partition, policy),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for policy in policies
+    ]

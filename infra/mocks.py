@@ -1,0 +1,288 @@
+"""Stand-ins for the Pulumi engine and the cloud, so the real program runs offline.
+
+`StackMocks` answers resource registrations and lookups with plausible, deterministic values
+(ids, ARNs, names, the cluster's endpoint and OIDC issuer, node groups' Auto Scaling groups).
+Like the engine under `pulumi:disable-default-providers`, it refuses any AWS or Kubernetes
+resource or lookup that doesn't name an explicit provider. `RecordingMonitor` keeps every
+registration (with its parent and provider) for the offline plan and the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+
+ACCOUNT_ID = "123456789012"
+PARTITION = "aws"
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+
+# Inputs the engine auto-names when the program leaves them out (logical name + 7 hex chars).
+AUTONAMED = {
+    "aws:iam/role:Role": "name",
+    "aws:iam/rolePolicy:RolePolicy": "name",
+    "aws:eks/nodeGroup:NodeGroup": "nodeGroupName",
+    "aws:ec2/launchTemplate:LaunchTemplate": "name",
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:cloudwatch/logGroup:LogGroup": "name",
+    "aws:ecr/repository:Repository": "name",
+}
+# Physical id prefixes AWS uses for EC2 resources.
+EC2_ID_PREFIXES = {
+    "Vpc": "vpc",
+    "Subnet": "subnet",
+    "InternetGateway": "igw",
+    "NatGateway": "nat",
+    "Eip": "eipalloc",
+    "RouteTable": "rtb",
+    "RouteTableAssociation": "rtbassoc",
+    "DefaultSecurityGroup": "sg",
+    "SecurityGroup": "sg",
+    "LaunchTemplate": "lt",
+}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.UUID(bytes=hashlib.sha256("\0".join(parts).encode()).digest()[:16]))
+
+
+def _class_of(token: str) -> tuple[str, str, str]:
+    """`aws:ec2/vpc:Vpc` -> ("aws", "ec2", "Vpc")."""
+    package, module, cls = token.split(":", 2)
+    return package, module.split("/", 1)[0], cls
+
+
+class StackMocks(pulumi.runtime.Mocks):
+    """Plausible cloud answers for one region, with explicit providers enforced."""
+
+    def __init__(self, region: str, explicit_provider_packages: Iterable[str]) -> None:
+        self.region = region
+        self.explicit = frozenset(explicit_provider_packages)
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        package = args.typ.split(":", 1)[0]
+        if args.custom and package in self.explicit and not args.provider:
+            raise pulumi.RunError(
+                f"{args.typ} {args.name!r} uses the default {package} provider; "
+                "pass the stack's provider (default providers are disabled)"
+            )
+        if not args.custom or args.typ.startswith(PROVIDER_TYPE_PREFIX):
+            return f"{args.name}-id" if args.custom else "", dict(args.inputs)
+        outputs = dict(args.inputs)
+        name_key = AUTONAMED.get(args.typ)
+        if name_key and not outputs.get(name_key):
+            outputs[name_key] = f"{args.name}-{_digest(args.typ, args.name, length=7)}"
+        resource_id, computed = self._computed(args.typ, args.name, outputs)
+        outputs.update(computed)
+        return resource_id, outputs
+
+    def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{PARTITION}:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+    def _computed(
+        self, token: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        package, module, cls = _class_of(token)
+        if package != "aws":
+            return f"{name}-id", {}
+        digest = _digest(token, name)
+        if module == "ec2" and cls in EC2_ID_PREFIXES:
+            rid = f"{EC2_ID_PREFIXES[cls]}-{digest}"
+            extra: dict[str, Any] = {"arn": self._arn("ec2", f"{cls.lower()}/{rid}")}
+            if cls == "LaunchTemplate":
+                extra |= {"latestVersion": 1, "defaultVersion": 1}
+            if cls == "Eip":
+                extra |= {"allocationId": rid, "publicIp": "198.51.100.10"}
+            return rid, extra
+        handler = {
+            "aws:s3/bucket:Bucket": self._bucket,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:kms/alias:Alias": self._kms_alias,
+            "aws:iam/role:Role": self._iam_role,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:ecr/repository:Repository": self._ecr_repository,
+            "aws:eks/cluster:Cluster": self._eks_cluster,
+            "aws:eks/nodeGroup:NodeGroup": self._node_group,
+        }.get(token)
+        if handler is not None:
+            return handler(name, inputs, digest)
+        return f"{name}-{digest[:8]}", {"arn": self._arn(module, f"{cls.lower()}/{name}")}
+
+    def _bucket(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        bucket = inputs["bucket"]
+        return bucket, {
+            "arn": f"arn:{PARTITION}:s3:::{bucket}",
+            "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
+            "region": self.region,
+        }
+
+    def _kms_key(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        key_id = _uuid("kms", name)
+        return key_id, {"keyId": key_id, "arn": self._arn("kms", f"key/{key_id}")}
+
+    def _kms_alias(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        return inputs["name"], {"arn": self._arn("kms", inputs["name"])}
+
+    def _iam_role(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        role = inputs["name"]
+        return role, {
+            "arn": self._arn("iam", f"role/{role}", regional=False),
+            "uniqueId": f"AROA{digest.upper()}",
+        }
+
+    def _oidc_provider(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        host = str(inputs["url"]).removeprefix("https://")
+        arn = self._arn("iam", f"oidc-provider/{host}", regional=False)
+        return arn, {"arn": arn}
+
+    def _log_group(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        return inputs["name"], {"arn": self._arn("logs", f"log-group:{inputs['name']}")}
+
+    def _ecr_repository(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        repo = inputs["name"]
+        return repo, {
+            "arn": self._arn("ecr", f"repository/{repo}"),
+            "registryId": ACCOUNT_ID,
+            "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{repo}",
+        }
+
+    def _eks_cluster(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        cluster = inputs["name"]
+        oidc_id = _digest("oidc", cluster, length=32).upper()
+        # Any base64 PEM-shaped value does: nothing offline talks to the API server.
+        certificate = base64.b64encode(
+            f"-----BEGIN CERTIFICATE-----\n{cluster}\n-----END CERTIFICATE-----\n".encode()
+        ).decode()
+        return cluster, {
+            "arn": self._arn("eks", f"cluster/{cluster}"),
+            "endpoint": f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": certificate},
+            "identities": [
+                {
+                    "oidcs": [
+                        {"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"}
+                    ]
+                }
+            ],
+            "vpcConfig": {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{digest}"},
+            "status": "ACTIVE",
+        }
+
+    def _node_group(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        group = inputs["nodeGroupName"]
+        group_id = _uuid("nodegroup", group)
+        return f"{inputs['clusterName']}:{group}", {
+            "arn": self._arn("eks", f"nodegroup/{inputs['clusterName']}/{group}/{group_id}"),
+            "resources": [{"autoscalingGroups": [{"name": f"eks-{group}-{group_id}"}]}],
+            "status": "ACTIVE",
+        }
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        package = args.token.split(":", 1)[0]
+        if package in self.explicit and not args.provider:
+            raise pulumi.RunError(
+                f"lookup {args.token} uses the default {package} provider; pass the stack's "
+                "provider or a parent that has it (default providers are disabled)"
+            )
+        answers = {
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
+                "accountId": ACCOUNT_ID,
+                "arn": self._arn("iam", "user/platform-engineer", regional=False),
+                "userId": "AIDAPLATFORMENGINEER",
+                "id": ACCOUNT_ID,
+            },
+            "aws:index/getPartition:getPartition": lambda: {
+                "partition": PARTITION,
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": PARTITION,
+            },
+            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
+                "names": [f"{self.region}{z}" for z in "abcdef"],
+                "zoneIds": [f"use1-az{n}" for n in range(1, 7)],
+                "state": "available",
+                "id": self.region,
+            },
+            "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": lambda: {
+                "arn": self._arn(
+                    "iam",
+                    f"oidc-provider/{str(args.args['url']).removeprefix('https://')}",
+                    regional=False,
+                ),
+                "url": args.args["url"],
+                "clientIdLists": ["sts.amazonaws.com"],
+                "thumbprintLists": [],
+                "tags": {},
+            },
+        }
+        if args.token not in answers:
+            raise pulumi.RunError(f"no offline answer for lookup {args.token}: add one to mocks")
+        return answers[args.token](), []
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource as `pulumi up` would declare it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    custom: bool
+    inputs: dict[str, Any]
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, keeping every registration with its parent and provider URNs."""
+
+    def __init__(self, mocks: StackMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them: the parent's type chain, without the root stack."""
+        qualified = type_
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                qualified = f"{parent_type}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{qualified}::{name}"
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        inputs = rpc.deserialize_properties(request.object) if request.type != STACK_TYPE else {}
+        registration = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            # Provider references are "<urn>::<id>"; the plan names the provider by URN.
+            provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+            custom=bool(request.custom),
+            inputs=dict(inputs or {}),
+        )
+        with self._lock:
+            self.registrations.append(registration)
+        return response

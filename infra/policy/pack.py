@@ -1,0 +1,51 @@
+"""The policies of the pack, with their enforcement levels (validators.py holds the checks)."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
+)
+
+from infra.policy import validators
+from ml.identity import COST_TAG_KEYS
+
+PACK_NAME = "mlops-template-guardrails"
+
+
+def policies() -> list[Policy]:
+    mandatory = EnforcementLevel.MANDATORY
+    return [
+        ResourceValidationPolicy(
+            name="cost-tags",
+            description=f"Taggable AWS resources carry the cost tags {', '.join(COST_TAG_KEYS)}.",
+            validate=validators.require_cost_tags,
+            enforcement_level=mandatory,
+        ),
+        StackValidationPolicy(
+            name="encrypted-private-buckets",
+            description="S3 buckets have default encryption and block every kind of public access.",
+            validate=validators.encrypted_private_buckets,
+            enforcement_level=mandatory,
+        ),
+        ResourceValidationPolicy(
+            name="ecr-scan-and-immutable-tags",
+            description="ECR repositories scan images on push and keep tags immutable.",
+            validate=validators.scanned_immutable_repositories,
+            enforcement_level=mandatory,
+        ),
+        ResourceValidationPolicy(
+            name="no-iam-wildcard-admin",
+            description="No IAM policy allows every action on every resource.",
+            validate=validators.no_admin_wildcards,
+            enforcement_level=mandatory,
+        ),
+        ResourceValidationPolicy(
+            name="gpu-pools-scale-to-zero",
+            description="GPU node groups have a minimum size of 0.",
+            validate=validators.gpu_pools_scale_to_zero,
+            enforcement_level=EnforcementLevel.ADVISORY,
+        ),
+    ]

@@ -1,0 +1,68 @@
+"""What the shipping steps share: the bento being shipped, the artifacts bucket, the job summary.
+
+`make publish`, `make image`, `make rollout-check` and `make rollout-record` run locally and in
+.github/workflows/deploy.yml alike; each reads its inputs from the same places, in this order:
+a command-line flag, then an environment variable (CI fills it from `pulumi stack output`), then
+the pipeline's own record (reports/bento.json, written by the package stage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ml.paths import BENTO_INFO_FILE
+
+BUCKET_ENV = "ARTIFACTS_BUCKET"
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+class ShipError(RuntimeError):
+    """A shipping step cannot go on; the message says what is missing and how to provide it."""
+
+
+def bento_report(path: Path = BENTO_INFO_FILE) -> dict[str, Any]:
+    """reports/bento.json: the bento tag, the model tag and the labels of the last package run."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ShipError(f"{path.name} not found: run `make repro` (the package stage)") from None
+    except json.JSONDecodeError as error:
+        raise ShipError(f"{path.name} is not valid JSON: {error}") from None
+    if not isinstance(report, dict) or not isinstance(report.get("bento"), str):
+        raise ShipError(f"{path.name}: missing the `bento` tag; rerun the package stage")
+    return report
+
+
+def bento_tag(explicit: str | None = None) -> str:
+    """The bento to ship: the one named, else the last one the package stage built."""
+    return explicit or bento_report()["bento"]
+
+
+def artifacts_bucket(explicit: str | None = None) -> str:
+    bucket = explicit or os.environ.get(BUCKET_ENV, "")
+    if not bucket:
+        raise ShipError(
+            f"no artifacts bucket: pass --bucket or set {BUCKET_ENV} "
+            "(`pulumi stack output artifactsBucket` names the stack's)"
+        )
+    return bucket
+
+
+def run_url() -> str | None:
+    """The GitHub Actions run this process belongs to, or None outside one."""
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    server, repository, run_id = (os.environ.get(key) for key in keys)
+    if not (server and repository and run_id):
+        return None
+    return f"{server}/{repository}/actions/runs/{run_id}"
+
+
+def write_summary(markdown: str) -> None:
+    """Append to the GitHub Actions job summary when running there; a no-op elsewhere."""
+    target = os.environ.get(SUMMARY_ENV)
+    if target:
+        with Path(target).open("a", encoding="utf-8") as summary:
+            summary.write(markdown.rstrip() + "\n\n")

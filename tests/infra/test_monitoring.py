@@ -1,0 +1,275 @@
+"""The monitoring component rendered under Pulumi's mocks and checked against the API schemas."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from kubernetes_validate.utils import validate as validate_k8s
+from pydantic import ValidationError
+
+from infra.config import CLUSTER_AUTOSCALER_CHARTS
+from infra.monitoring import (
+    DCGM_EXPORTER,
+    KUBE_PROMETHEUS_STACK,
+    Monitoring,
+    MonitoringArgs,
+    load_dashboards,
+)
+from ml.identity import load_identity
+from tests.infra.rendering import Declared, by_type, render
+
+CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
+# Every Kubernetes minor the cluster settings accept.
+K8S_VERSIONS = sorted(CLUSTER_AUTOSCALER_CHARTS)
+MODEL = "breast-cancer-classifier"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+CORE = {
+    "kubernetes:core/v1:Namespace",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:core/v1:ConfigMap",
+}
+
+
+def monitoring(**overrides: Any) -> list[Declared]:
+    args = MonitoringArgs(**{"environment": "dev", "model_name": MODEL, **overrides})
+    return render(lambda: Monitoring("monitoring", args) and None)
+
+
+@pytest.fixture(scope="module")
+def full() -> list[Declared]:
+    return monitoring(
+        model_service_monitor=True,
+        alert_thresholds={"error_ratio": 0.02, "gpu_util_low_percent": 5},
+        retention="30d",
+        storage_gib=80,
+        system_node_selector={"pool": "system"},
+    )
+
+
+@pytest.fixture(scope="module")
+def minimal() -> list[Declared]:
+    return monitoring(gpu_metrics=False)
+
+
+def release(resources: list[Declared], chart: str) -> dict[str, Any]:
+    (found,) = [r.inputs for r in by_type(resources, RELEASE) if r.inputs["chart"] == chart]
+    return found
+
+
+@cache
+def crd_validator(kind: str) -> jsonschema.Draft202012Validator:
+    # Not meta-validated: the CRDs' patterns use Go's `(?i)` mid-pattern, which Python rejects;
+    # only fields we set are matched against their patterns.
+    for path in CRDS.glob("monitoring.coreos.com_*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        if crd["spec"]["names"]["kind"] == kind:
+            (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+            return jsonschema.Draft202012Validator(version["schema"]["openAPIV3Schema"])
+    raise LookupError(kind)
+
+
+def test_custom_resources_match_the_operator_schemas(full: list[Declared]) -> None:
+    custom = by_type(full, SERVICE_MONITOR) + by_type(full, PROMETHEUS_RULE)
+    assert len(custom) == 4  # DCGM and model ServiceMonitors, two rule files
+    for resource in custom:
+        crd_validator(resource.inputs["kind"]).validate(resource.inputs)
+
+
+def test_a_broken_custom_resource_fails_its_schema(full: list[Declared]) -> None:
+    rule = json.loads(json.dumps(by_type(full, PROMETHEUS_RULE)[0].inputs))
+    rule["spec"]["groups"][0]["rules"][1]["for"] = "five minutes"
+    with pytest.raises(jsonschema.ValidationError):
+        crd_validator("PrometheusRule").validate(rule)
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_core_objects_match_the_kubernetes_schemas(full: list[Declared], version: str) -> None:
+    core = [r for r in full if r.typ in CORE]
+    assert {r.typ for r in core} == CORE
+    for resource in core:
+        validate_k8s(resource.inputs, version, strict=True)
+
+
+def test_everything_carries_the_cost_labels(full: list[Declared]) -> None:
+    labels = load_identity().cost_labels("dev")
+    for resource in full:
+        if "metadata" in resource.inputs:
+            assert labels.items() <= resource.inputs["metadata"]["labels"].items(), resource.name
+    stack = release(full, KUBE_PROMETHEUS_STACK.name)
+    assert stack["values"]["commonLabels"] == labels
+    assert release(full, DCGM_EXPORTER.name)["values"]["podLabels"] == labels
+
+
+def test_charts_are_pinned(full: list[Declared]) -> None:
+    for chart in (KUBE_PROMETHEUS_STACK, DCGM_EXPORTER):
+        found = release(full, chart.name)
+        assert found["version"] == chart.version
+        assert found["repositoryOpts"] == {"repo": chart.repo}
+        assert found["namespace"] == "monitoring"
+    assert KUBE_PROMETHEUS_STACK.repo == "https://prometheus-community.github.io/helm-charts"
+    assert DCGM_EXPORTER.repo == "https://nvidia.github.io/dcgm-exporter/helm-charts"
+
+
+def test_grafana_password_is_generated_and_only_referenced(full: list[Declared]) -> None:
+    (password,) = by_type(full, "random:index/randomPassword:RandomPassword")
+    assert password.inputs["length"] >= 32
+    (secret,) = by_type(full, "kubernetes:core/v1:Secret")
+    assert "stringData" in secret.secret_keys
+    assert secret.inputs["stringData"]["admin-password"] == "r" * password.inputs["length"]
+    grafana = release(full, KUBE_PROMETHEUS_STACK.name)["values"]["grafana"]
+    assert grafana["admin"] == {
+        "existingSecret": secret.inputs["metadata"]["name"],
+        "userKey": "admin-user",
+        "passwordKey": "admin-password",
+    }
+    assert set(grafana["admin"].values()) - {secret.inputs["metadata"]["name"]} <= set(
+        secret.inputs["stringData"]
+    )
+    stack = json.dumps(release(full, KUBE_PROMETHEUS_STACK.name)["values"])
+    assert "adminPassword" not in stack
+    assert "r" * 32 not in stack
+
+
+def test_prometheus_storage_retention_and_resources(full: list[Declared]) -> None:
+    values = release(full, KUBE_PROMETHEUS_STACK.name)["values"]
+    spec = values["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == "30d"
+    assert spec["retentionSize"] == "68GB"
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "gp3"
+    assert claim["resources"]["requests"]["storage"] == "80Gi"
+    assert spec["resources"] == {
+        "requests": {"cpu": "500m", "memory": "2048Mi"},
+        "limits": {"memory": "2048Mi"},
+    }
+    for component in (
+        values["alertmanager"]["alertmanagerSpec"],
+        values["grafana"],
+        values["prometheusOperator"],
+        values["kube-state-metrics"],
+        values["prometheus-node-exporter"],
+    ):
+        assert component["resources"]["requests"].keys() == {"cpu", "memory"}
+        assert "memory" in component["resources"]["limits"]
+
+
+def test_stack_stays_off_the_gpu_nodes(full: list[Declared]) -> None:
+    values = release(full, KUBE_PROMETHEUS_STACK.name)["values"]
+    off_gpu = {"key": "accelerator", "operator": "NotIn", "values": ["nvidia"]}
+    for component in (
+        values["prometheus"]["prometheusSpec"],
+        values["alertmanager"]["alertmanagerSpec"],
+        values["grafana"],
+        values["prometheusOperator"],
+        values["kube-state-metrics"],
+    ):
+        required = component["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]
+        assert required["nodeSelectorTerms"] == [{"matchExpressions": [off_gpu]}]
+        assert component["nodeSelector"] == {"pool": "system"}
+
+
+def test_every_rule_and_monitor_is_selected(full: list[Declared]) -> None:
+    spec = release(full, KUBE_PROMETHEUS_STACK.name)["values"]["prometheus"]["prometheusSpec"]
+    for kind in ("rule", "serviceMonitor", "podMonitor", "probe"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
+
+
+def test_dcgm_exporter_runs_on_gpu_nodes_and_is_scraped(full: list[Declared]) -> None:
+    exporter = release(full, DCGM_EXPORTER.name)
+    assert exporter["name"] == "dcgm-exporter"
+    values = exporter["values"]
+    assert values["nodeSelector"] == {"accelerator": "nvidia"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values[
+        "tolerations"
+    ]
+    assert values["serviceMonitor"] == {"enabled": False}
+    (monitor,) = [
+        r.inputs
+        for r in by_type(full, SERVICE_MONITOR)
+        if r.inputs["metadata"]["name"] == "dcgm-exporter"
+    ]
+    # The chart labels its Service with its name and the release name, port `metrics`.
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "dcgm-exporter",
+        "app.kubernetes.io/instance": exporter["name"],
+    }
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    # The rules group GPUs by `node`, and GpuExporterDown selects job="dcgm-exporter".
+    assert endpoint["relabelings"][0]["targetLabel"] == "node"
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
+
+
+def test_model_service_monitor_selects_the_metrics_service(full: list[Declared]) -> None:
+    (monitor,) = [
+        r.inputs for r in by_type(full, SERVICE_MONITOR) if r.inputs["metadata"]["name"] == MODEL
+    ]
+    spec = monitor["spec"]
+    assert spec["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": MODEL,
+        "app.kubernetes.io/component": "metrics",
+    }
+    assert spec["namespaceSelector"] == {"matchNames": ["serving"]}
+    assert "model-version" in spec["podTargetLabels"]
+    assert spec["endpoints"][0]["path"] == "/metrics"
+    assert spec["endpoints"][0]["honorLabels"] is True
+
+
+def test_optional_parts_can_be_left_out(minimal: list[Declared]) -> None:
+    assert [r.inputs["chart"] for r in by_type(minimal, RELEASE)] == [KUBE_PROMETHEUS_STACK.name]
+    assert by_type(minimal, SERVICE_MONITOR) == []
+    assert len(by_type(minimal, PROMETHEUS_RULE)) == 2
+
+
+def test_rules_carry_the_stack_thresholds_and_runbook_links(full: list[Declared]) -> None:
+    rules = {
+        rule.get("record") or rule["alert"]: rule
+        for resource in by_type(full, PROMETHEUS_RULE)
+        for group in resource.inputs["spec"]["groups"]
+        for rule in group["rules"]
+    }
+    assert rules["mlops:threshold:error_ratio"]["expr"] == "vector(0.02)"
+    assert rules["mlops:threshold:gpu_util_low_percent"]["expr"] == "vector(5.0)"
+    assert rules["mlops:threshold:latency_p95_seconds"]["expr"] == "vector(0.5)"
+    repository = load_identity().repository
+    for name, rule in rules.items():
+        if "alert" in rule:
+            assert rule["annotations"]["runbook_url"] == (
+                f"https://github.com/{repository}/blob/main/infra/monitoring/README.md"
+                f"#{name.lower()}"
+            )
+
+
+def test_dashboards_ship_as_sidecar_config_maps(full: list[Declared]) -> None:
+    maps = by_type(full, "kubernetes:core/v1:ConfigMap")
+    shipped = {k: v for m in maps for k, v in m.inputs["data"].items()}
+    assert shipped == {f"{stem}.json": text for stem, text in load_dashboards().items()}
+    for config_map in maps:
+        assert config_map.inputs["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map.inputs["metadata"]["namespace"] == "monitoring"
+    for text in shipped.values():
+        assert json.loads(text)["panels"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"alert_thresholds": {"error_rate": 0.1}}, "monitoring.alertThresholds.error_rate"),
+        ({"retention": "15 days"}, "retention"),
+        ({"storage_gib": 1}, "storage_gib"),
+        ({"model_name": "Bad_Name"}, "model_name"),
+    ],
+)
+def test_bad_settings_name_the_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        MonitoringArgs(**{"environment": "dev", "model_name": MODEL, **overrides})

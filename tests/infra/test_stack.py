@@ -1,0 +1,201 @@
+"""The whole program, dev and prod: every resource `pulumi up` would declare, checked at once."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.ci_access import GITHUB_OIDC_HOST
+from infra.cluster import ACCELERATOR_LABEL
+from infra.tags import cost_tags
+from tests.infra.plans import plan_json
+from tests.infra.unit import PROJECT, stack_settings
+
+STACKS = ("dev", "prod")
+EXPLICIT_PROVIDER_PACKAGES = ("aws", "kubernetes")
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def plan(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return plan_json(request.param)
+
+
+def resources(plan: dict[str, Any], token: str) -> list[dict[str, Any]]:
+    return [r for r in plan["resources"] if r["type"] == token]
+
+
+def aws_class(token: str) -> type:
+    """`aws:s3/bucket:Bucket` -> pulumi_aws.s3.Bucket."""
+    _, module, name = token.split(":")
+    package = importlib.import_module(f"pulumi_aws.{module.split('/')[0]}")
+    return getattr(package, name)
+
+
+def takes_tags(token: str) -> bool:
+    return "tags" in inspect.signature(aws_class(token)._internal_init).parameters
+
+
+def test_plan_has_the_documented_shape(plan: dict[str, Any]) -> None:
+    assert set(plan) == {"project", "stack", "resources", "counts", "outputs"}
+    assert plan["project"] == PROJECT
+    for resource in plan["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "provider", "inputs"}
+    assert sum(plan["counts"].values()) == len(plan["resources"])
+    urns = [r["urn"] for r in plan["resources"]]
+    assert len(set(urns)) == len(urns)
+    roots = [r for r in plan["resources"] if r["parent"] is None]
+    assert [r["type"] for r in roots] == ["pulumi:pulumi:Stack"]
+    assert all(r["parent"] in urns for r in plan["resources"] if r["parent"])
+
+
+def test_every_cloud_resource_names_its_provider(plan: dict[str, Any]) -> None:
+    custom = [r for r in plan["resources"] if r["type"].split(":")[0] in EXPLICIT_PROVIDER_PACKAGES]
+    assert custom and all(r["provider"] for r in custom)
+    (aws,) = resources(plan, "pulumi:providers:aws")
+    assert {r["provider"] for r in custom if r["type"].startswith("aws:")} == {aws["urn"]}
+
+
+def test_every_taggable_resource_carries_the_cost_tags(plan: dict[str, Any]) -> None:
+    expected = cost_tags(stack_settings(plan["stack"]))
+    providers = {
+        p["urn"]: json.loads(p["inputs"].get("defaultTags", "{}")).get("tags", {})
+        for p in resources(plan, "pulumi:providers:aws")
+    }
+    taggable = [
+        r for r in plan["resources"] if r["type"].startswith("aws:") and takes_tags(r["type"])
+    ]
+    assert len({r["type"] for r in taggable}) >= 15
+    for resource in taggable:
+        direct = resource["inputs"].get("tags") or {}
+        inherited = providers.get(resource["provider"], {})
+        effective = {**inherited, **direct}
+        assert expected.items() <= effective.items(), resource["urn"]
+
+
+def test_resources_tags_cannot_reach_carry_them_explicitly(plan: dict[str, Any]) -> None:
+    expected = cost_tags(stack_settings(plan["stack"]))
+    for template in resources(plan, "aws:ec2/launchTemplate:LaunchTemplate"):
+        specs = {s["resourceType"]: s["tags"] for s in template["inputs"]["tagSpecifications"]}
+        for kind in ("instance", "volume"):
+            assert expected.items() <= specs[kind].items()
+    groups = resources(plan, "aws:eks/nodeGroup:NodeGroup")
+    asg_tags = resources(plan, "aws:autoscaling/tag:Tag")
+    for key, value in expected.items():
+        tagged = [
+            t
+            for t in asg_tags
+            if t["inputs"]["tag"] == {"key": key, "value": value, "propagateAtLaunch": False}
+        ]
+        assert len(tagged) == len(groups)
+
+
+def _buckets_config(plan: dict[str, Any], token: str) -> dict[str, dict[str, Any]]:
+    return {r["inputs"]["bucket"]: r["inputs"] for r in resources(plan, token)}
+
+
+def test_every_bucket_is_versioned_encrypted_and_private(plan: dict[str, Any]) -> None:
+    buckets = [b["inputs"]["bucket"] for b in resources(plan, "aws:s3/bucket:Bucket")]
+    assert len(buckets) == 3
+    versioning = _buckets_config(plan, "aws:s3/bucketVersioning:BucketVersioning")
+    encryption = _buckets_config(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )
+    blocks = _buckets_config(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    for bucket in buckets:
+        assert versioning[bucket]["versioningConfiguration"]["status"] == "Enabled"
+        algorithm = encryption[bucket]["rules"][0]["applyServerSideEncryptionByDefault"]
+        assert algorithm["sseAlgorithm"] in {"aws:kms", "AES256"}
+        assert all(
+            blocks[bucket][flag] is True
+            for flag in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+        )
+
+
+def policy_documents(value: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM/KMS/S3 policy document inside a resource's inputs (JSON text with Statement)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from policy_documents(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from policy_documents(item)
+    elif isinstance(value, str) and value.startswith("{") and '"Statement"' in value:
+        yield json.loads(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_policy_allows_everything_on_everything(plan: dict[str, Any]) -> None:
+    documents = [d for r in plan["resources"] for d in policy_documents(r["inputs"])]
+    assert len(documents) >= 13  # 5 trusts, 4 role policies, 3 bucket policies, 1 key
+    for document in documents:
+        for statement in document["Statement"]:
+            assert "NotAction" not in statement and "NotResource" not in statement
+            if statement["Effect"] != "Allow":
+                continue
+            actions = _as_list(statement.get("Action", []))
+            assert "*" not in actions, statement
+            if "Resource" in statement:  # trust policies have none
+                assert not ("*" in actions and "*" in _as_list(statement["Resource"]))
+
+
+def test_every_gpu_node_group_scales_from_zero_behind_the_taint(plan: dict[str, Any]) -> None:
+    gpu = [
+        g
+        for g in resources(plan, "aws:eks/nodeGroup:NodeGroup")
+        if g["inputs"]["labels"].get(ACCELERATOR_LABEL) == "nvidia"
+    ]
+    assert len(gpu) == len(stack_settings(plan["stack"]).cluster.gpu_pools) > 0
+    for group in gpu:
+        assert group["inputs"]["scalingConfig"]["minSize"] == 0
+        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group[
+            "inputs"
+        ]["taints"]
+
+
+def test_every_github_trust_names_the_repository(plan: dict[str, Any]) -> None:
+    repository = stack_settings(plan["stack"]).identity.repository
+    trusts = [
+        statement
+        for role in resources(plan, "aws:iam/role:Role")
+        for statement in json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+        if statement["Principal"].get("Federated", "").endswith(GITHUB_OIDC_HOST)
+    ]
+    assert len(trusts) == 2
+    for statement in trusts:
+        conditions = statement["Condition"]["StringEquals"]
+        assert conditions[f"{GITHUB_OIDC_HOST}:aud"] == "sts.amazonaws.com"
+        subjects = _as_list(conditions[f"{GITHUB_OIDC_HOST}:sub"])
+        assert subjects and all(s.startswith(f"repo:{repository}:") for s in subjects)
+        assert not any("*" in s for s in subjects)
+
+
+def test_nat_gateways_follow_the_stack(plan: dict[str, Any]) -> None:
+    expected = {"dev": 0, "prod": 3}[plan["stack"]]
+    assert len(resources(plan, "aws:ec2/natGateway:NatGateway")) == expected
+
+
+def test_outputs_tell_ci_and_dvc_where_things_are(plan: dict[str, Any]) -> None:
+    outputs = plan["outputs"]
+    assert outputs["dvcRemoteUrl"] == f"s3://{outputs['dvcBucket']}/dvc"
+    assert outputs["kubeconfig"] == "[secret]"
+    assert outputs["region"] == stack_settings(plan["stack"]).region
+    assert outputs["clusterName"] == stack_settings(plan["stack"]).naming.cluster
+    assert outputs["ecrRepositoryUrl"].endswith(
+        f"/{stack_settings(plan['stack']).naming.ecr_repository}"
+    )
+    for key in ("ciPlanRoleArn", "ciDeployRoleArn", "clusterAutoscalerRoleArn"):
+        assert outputs[key].startswith("arn:aws:iam::")

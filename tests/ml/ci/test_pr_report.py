@@ -1,0 +1,93 @@
+"""`make pr-report`: the sticky comment's body, its plan diff and what started a retraining."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ml.ci import pr_report
+
+
+def _resource(urn: str, **inputs: object) -> dict[str, object]:
+    return {"urn": urn, "type": urn.split("::")[-2], "name": urn.split("::")[-1], "inputs": inputs}
+
+
+def test_plan_diff_lists_added_removed_and_changed_inputs() -> None:
+    base = {
+        "resources": [
+            _resource("urn:s::p::aws:s3/bucket:Bucket::logs", acl="private"),
+            _resource("urn:s::p::aws:ecr/repository:Repository::bentos", scan=True),
+            _resource("urn:s::p::aws:iam/role:Role::old", path="/"),
+        ]
+    }
+    head = {
+        "resources": [
+            _resource("urn:s::p::aws:s3/bucket:Bucket::logs", acl="private"),
+            _resource("urn:s::p::aws:ecr/repository:Repository::bentos", scan=False, tags={}),
+            _resource("urn:s::p::aws:kms/key:Key::new", rotate=True),
+        ]
+    }
+    assert pr_report.plan_diff(base, head) == [
+        ("added", "aws:kms/key:Key", "new"),
+        ("removed", "aws:iam/role:Role", "old"),
+        ("changed", "aws:ecr/repository:Repository", "bentos (scan, tags)"),
+    ]
+    assert pr_report.plan_diff(head, head) == []
+
+
+def test_plan_table_caps_its_rows() -> None:
+    rows = [("added", "t", f"r{i}") for i in range(pr_report.MAX_ROWS + 5)]
+    table = pr_report.plan_table(rows)
+    assert table.count("| added |") == pr_report.MAX_ROWS
+    assert "| ... | 5 more | |" in table
+    assert pr_report.plan_table([]) == "No resource changes."
+
+
+def test_a_drift_dispatch_explains_the_retraining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = tmp_path / "event.json"
+    payload = {"drifted_features": ["mean radius", "worst `area`"], "class_shift_detected": True}
+    event.write_text(json.dumps({"client_payload": payload}), encoding="utf-8")
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "repository_dispatch")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    note = pr_report.trigger_note()
+    assert "drift was detected" in note
+    assert "`mean radius`, `worst area`" in note
+    assert "class balance shifted" in note
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "schedule")
+    assert pr_report.trigger_note() == "Scheduled retraining on the latest data."
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
+    assert pr_report.trigger_note() == ""
+
+
+def test_long_output_is_cut_in_the_middle() -> None:
+    text = "a" * 20_000 + "z"
+    cut = pr_report._cut(text, limit=100)
+    assert len(cut) < 200
+    assert cut.startswith("a") and cut.endswith("z") and "[... cut ...]" in cut
+
+
+def test_failures_head_the_report() -> None:
+    report = pr_report.Report()
+    report.add("Plan: dev", "x")
+    report.failures.append("offline plan of dev")
+    text = report.markdown("Pull request report", "origin/main")
+    assert text.startswith("## Pull request report (against `origin/main`)\n\n**Failed:** offline")
+
+
+def test_the_report_of_this_repository_against_its_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole report, run for real: dvc diffs, plots, the offline plan twice and its cost."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    status = pr_report.main(["--base", "HEAD", "--stacks", "dev", "--out", str(tmp_path)])
+    comment = (tmp_path / pr_report.COMMENT_FILE).read_text(encoding="utf-8")
+    assert status == 0, comment
+    for heading in ("### Metrics", "### Params", "### Plots", "### Plan: dev", "Monthly cost"):
+        assert heading in comment
+    assert (tmp_path / "plan-dev.json").is_file()
+    assert not (tmp_path / "base-tree").exists()

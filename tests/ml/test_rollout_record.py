@@ -1,0 +1,189 @@
+"""Rollout records against moto (S3, EC2's instance types, ECR) and the real dev stack file."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from infra.config import ClusterSettings, NodePool
+from infra.cost import PRICES_FILE, load_prices
+from infra.plan import stack_config
+from infra.serving import ServingSettings
+from ml import rollout_record
+from ml.identity import load_identity
+from ml.params import load_params
+from ml.ship import ShipError
+from tests.ml.test_image import MANIFEST
+
+DIGEST = "sha256:" + "c" * 64
+IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-template-dev/bentos@{DIGEST}"
+DEV = stack_config("dev")
+CLUSTER = ClusterSettings.model_validate(DEV["mlops-template:cluster"])
+
+
+def _price(pool: NodePool) -> float:
+    """The price table's hourly rate for the pool's first instance type and capacity type."""
+    prices = load_prices(PRICES_FILE).region(DEV["aws:region"])
+    table = prices.ec2_spot_hourly if pool.capacity_type == "SPOT" else prices.ec2_on_demand_hourly
+    return table[pool.instance_types[0]]
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> tuple[Path, Path]:
+    """A package stage's reports and a dvc.lock, as the pipeline leaves them."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "bento.json").write_text(
+        json.dumps(
+            {
+                "bento": "breast-cancer-classifier:0123456789abcdef",
+                "model": "breast-cancer-classifier:fedcba9876543210",
+                "labels": {"git-commit": "3f2a9c1"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    (folder / "metrics.json").write_text(
+        json.dumps({"accuracy": 0.965, "roc_auc": 0.994}), encoding="utf-8"
+    )
+    lock = tmp_path / "dvc.lock"
+    output = load_params().ingest.output
+    lock.write_text(
+        yaml.safe_dump(
+            {"schema": "2.0", "stages": {"ingest": {"outs": [{"path": output, "md5": "d41d8"}]}}}
+        ),
+        encoding="utf-8",
+    )
+    return folder, lock
+
+
+def test_cpu_pods_cost_their_share_of_a_system_node(aws_env: str) -> None:
+    cost = rollout_record.stack_pod_cost(DEV)
+    node, pool = cost.node, CLUSTER.system_pool
+    # The dev stack's system pool starts with t3a.medium: 2 vCPU and 4 GiB.
+    assert (node.instance_type, node.vcpus, node.memory_mib) == ("t3a.medium", 2, 4096)
+    assert node.capacity_type == pool.capacity_type
+    assert node.hourly_usd == _price(pool)
+    # 500m of 2 vCPU and 1 GiB of 4 GiB: a quarter of the node per pod.
+    assert cost.share_of_node == 0.25
+    assert cost.hourly_usd_min == round(2 * 0.25 * _price(pool), 4)
+    assert cost.hourly_usd_max == round(6 * 0.25 * _price(pool), 4)
+
+
+def test_memory_decides_when_it_is_the_larger_share(aws_env: str) -> None:
+    serving = ServingSettings.model_validate({"memoryMib": 3072, "memoryLimitMib": 3072})
+    node = rollout_record.node_shape(CLUSTER.system_pool, "us-east-1")
+    assert rollout_record.pod_cost(serving, node).share_of_node == 0.75
+
+
+def test_gpu_pods_cost_their_gpus_share_of_a_gpu_node(aws_env: str) -> None:
+    serving = ServingSettings.model_validate({"gpus": 1})
+    pool = rollout_record.serving_pool(CLUSTER, serving)
+    assert pool.name == "gpu-spot"
+    node = rollout_record.node_shape(pool, "us-east-1")
+    assert (node.instance_type, node.gpus) == ("g5.xlarge", 1)
+    cost = rollout_record.pod_cost(serving, node)
+    assert cost.share_of_node == 1.0
+    assert cost.hourly_usd_min == round(2 * _price(pool), 4)
+
+
+def test_gpu_pods_without_a_gpu_pool_are_an_error() -> None:
+    cluster = CLUSTER.model_copy(update={"gpu_pools": []})
+    with pytest.raises(ShipError, match="no inference GPU pool"):
+        rollout_record.serving_pool(cluster, ServingSettings.model_validate({"gpus": 1}))
+
+
+def test_record_goes_to_the_bucket_and_the_job_summary(
+    aws_env: str,
+    reports: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bucket = f"artifacts-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_SHA", "3f2a9c1" + "0" * 33)
+    for key, value in {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme-ml/mlops-template",
+        "GITHUB_RUN_ID": "42",
+    }.items():
+        monkeypatch.setenv(key, value)
+    folder, lock = reports
+
+    assert rollout_record.latest_record(bucket, "dev") is None
+    args = ["--stack", "dev", "--bucket", bucket, "--image", IMAGE]
+    assert rollout_record.main([*args, "--reports", str(folder), "--dvc-lock", str(lock)]) == 0
+
+    (key,) = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert key.startswith("rollouts/dev/") and key.endswith("-0123456789abcdef.json")
+    record = rollout_record.latest_record(bucket, "dev")
+    assert record is not None
+    assert record["model_version"] == "0123456789abcdef"
+    assert record["bento_tag"] == "breast-cancer-classifier:0123456789abcdef"
+    assert (record["image"], record["image_digest"]) == (IMAGE, DIGEST)
+    assert record["data_md5"] == "d41d8"
+    assert record["metrics"] == {"accuracy": 0.965, "roc_auc": 0.994}
+    assert record["cost_labels"] == load_identity().cost_labels("dev")
+    assert record["estimated_cost"]["hourly_usd_min"] == round(0.5 * _price(CLUSTER.system_pool), 4)
+    assert record["run_url"] == "https://github.com/acme-ml/mlops-template/actions/runs/42"
+    markdown = summary.read_text(encoding="utf-8")
+    assert "### Rollout to dev" in markdown
+    assert f"Record: `s3://{bucket}/{key}`" in markdown
+    assert (
+        f"of a {CLUSTER.system_pool.capacity_type.lower().replace('_', '-')} t3a.medium" in markdown
+    )
+    assert "accuracy 0.9650" in capsys.readouterr().out
+
+
+def test_latest_record_is_the_newest_key(aws_env: str) -> None:
+    bucket = f"artifacts-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    for day, version in ((1, "old"), (3, "new"), (2, "middle")):
+        at = datetime(2026, 1, day, tzinfo=UTC)
+        key = rollout_record.record_key("prod", at, version)
+        rollout_record.write_record({"model_version": version}, bucket, key)
+    rollout_record.write_record(
+        {"model_version": "dev-only"},
+        bucket,
+        rollout_record.record_key("dev", datetime.now(UTC), "x"),
+    )
+    latest = rollout_record.latest_record(bucket, "prod")
+    assert latest == {"model_version": "new"}
+
+
+def test_an_image_without_a_digest_is_refused() -> None:
+    with pytest.raises(ShipError, match="must name a digest"):
+        rollout_record.resolve_image("repo/name:3f2a9c1")
+
+
+def test_the_image_is_looked_up_in_ecr_by_commit(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ecr = boto3.client("ecr")
+    name = f"bentos-{uuid.uuid4().hex[:6]}"
+    url = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
+    monkeypatch.setenv("ECR_REPOSITORY_URL", url)
+    monkeypatch.setenv("GITHUB_SHA", "a" * 40)
+    with pytest.raises(ShipError, match="run `make image` first"):
+        rollout_record.resolve_image(None)
+    digest = ecr.put_image(repositoryName=name, imageManifest=MANIFEST, imageTag="a" * 40)["image"][
+        "imageId"
+    ]["imageDigest"]
+    assert rollout_record.resolve_image(None) == f"{url}@{digest}"
+
+
+def test_missing_reports_name_the_file(
+    aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--stack", "dev", "--bucket", "b", "--image", IMAGE, "--reports", str(tmp_path)]
+    assert rollout_record.main(args) == 2
+    assert "bento.json not found" in capsys.readouterr().err
