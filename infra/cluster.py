@@ -1,4 +1,5 @@
-"""The EKS cluster: control plane, node pools, and the add-ons that make GPU pools scale from zero.
+"""The EKS cluster: control plane, node pools, storage, and the add-ons that make GPU pools scale
+from zero.
 
 - Control plane: access entries (no aws-auth ConfigMap), secrets envelope-encrypted with the
   stack's key, control-plane logs in a log group with retention, standard support only.
@@ -7,6 +8,8 @@
 - Cluster Autoscaler (IRSA, scoped to this cluster's node groups) and the NVIDIA device plugin,
   both Helm releases with pinned chart versions, through a Kubernetes provider built from the
   cluster's outputs.
+- The EBS CSI driver (managed add-on, IRSA) and an encrypted gp3 StorageClass that tags its
+  volumes with the cost tags: persistent volumes (Prometheus) need both.
 """
 
 from __future__ import annotations
@@ -18,15 +21,27 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import ClusterSettings, GpuPool, Naming, NodePool
-from infra.iam import attach_managed_policies, document, service_trust, web_identity_trust
+from infra.config import (
+    ACCELERATOR_LABEL,
+    NODE_POOL_LABEL,
+    WORKLOAD_LABEL,
+    ClusterSettings,
+    GpuPool,
+    Naming,
+    NodePool,
+)
+from infra.iam import (
+    Irsa,
+    attach_managed_policies,
+    document,
+    service_trust,
+    web_identity_trust,
+)
 from infra.providers import AwsAccount, kubeconfig, kubernetes_provider
 from infra.tags import launch_template_tag_specifications, tag_autoscaling_group
 
-# Node labels every pool carries (besides the cost labels), and the GPU pools' extras.
-NODE_POOL_LABEL = "node-pool"
-WORKLOAD_LABEL = "workload-type"
-ACCELERATOR_LABEL = "accelerator"
+# Node labels every pool carries (besides the cost labels: NODE_POOL_LABEL, WORKLOAD_LABEL,
+# ACCELERATOR_LABEL from infra/config.py), and the GPU pools' extras.
 # AL2023 NVIDIA nodes need the device plugin DaemonSet; Bottlerocket's NVIDIA AMIs ship it built in.
 DEVICE_PLUGIN_LABEL = "nvidia-device-plugin"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -55,6 +70,11 @@ EARLY_ADDONS = ("vpc-cni", "kube-proxy")
 # CoreDNS only turns healthy once nodes run it, so it waits for the system pool.
 LATE_ADDONS = ("coredns",)
 ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
+# Persistent volumes: the EBS CSI driver add-on and the StorageClass workloads ask for by name.
+EBS_CSI_ADDON = "aws-ebs-csi-driver"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+GP3_STORAGE_CLASS = "gp3"
 
 
 def access_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
@@ -285,6 +305,7 @@ class Cluster(pulumi.ComponentResource):
             "irsa", url=self.oidc_issuer_url, client_id_lists=["sts.amazonaws.com"], opts=child
         )
         self.oidc_provider_arn: pulumi.Output[str] = self.oidc_provider.arn
+        self.irsa = Irsa(self.oidc_provider_arn, self.oidc_issuer_host)
 
         node_role = aws.iam.Role(
             naming.role("node"),
@@ -331,6 +352,9 @@ class Cluster(pulumi.ComponentResource):
         )
         self.kubernetes = kubernetes_provider("k8s", self.kubeconfig, parent=self)
         ready = [self.system_pool.node_group, *self.system_pool.asg_tags]
+        # What workloads wait for: nodes to run on, and volumes for those that keep data.
+        self.storage = self._storage(naming, args.cost_tags, args.cost_labels, ready)
+        self.ready: list[pulumi.Resource] = [*ready, *self.storage]
 
         self.autoscaler = ClusterAutoscaler(
             "cluster-autoscaler",
@@ -353,6 +377,64 @@ class Cluster(pulumi.ComponentResource):
             )
         self.register_outputs(
             {"name": self.name, "arn": self.arn, "oidcProviderArn": self.oidc_provider_arn}
+        )
+
+    def _storage(
+        self,
+        naming: Naming,
+        cost_tags: Mapping[str, str],
+        cost_labels: Mapping[str, str],
+        after: Sequence[pulumi.Resource],
+    ) -> list[pulumi.Resource]:
+        """The EBS CSI driver and the gp3 StorageClass (volumes encrypted and cost-tagged)."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            naming.role("ebs-csi"),
+            assume_role_policy=self.irsa.trust(SYSTEM_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
+            opts=child,
+        )
+        attached = attach_managed_policies(
+            "ebs-csi", role, self.account.partition, (EBS_CSI_POLICY,), parent=self
+        )
+        driver = aws.eks.Addon(
+            EBS_CSI_ADDON,
+            cluster_name=self.cluster.name,
+            addon_name=EBS_CSI_ADDON,
+            service_account_role_arn=role.arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            # Its controller runs on the system nodes.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attached, *after]),
+        )
+        # The driver tags every volume it creates, so their spend is attributed like the rest.
+        tags = {
+            f"tagSpecification_{i}": f"{k}={v}" for i, (k, v) in enumerate(cost_tags.items(), 1)
+        }
+        storage_class = k8s.storage.v1.StorageClass(
+            GP3_STORAGE_CLASS,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GP3_STORAGE_CLASS, labels=dict(cost_labels)),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4", **tags},
+            # Bind where the pod lands: a volume lives in one zone.
+            volume_binding_mode="WaitForFirstConsumer",
+            reclaim_policy="Delete",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes, depends_on=[driver]),
+        )
+        return [driver, storage_class]
+
+    def grant_groups(
+        self, name: str, principal_arn: pulumi.Input[str], groups: Sequence[str]
+    ) -> aws.eks.AccessEntry:
+        """Let an IAM principal in as members of Kubernetes groups; RBAC bindings say what
+        those groups may do (the EKS access policies cover no custom resources)."""
+        return aws.eks.AccessEntry(
+            name,
+            cluster_name=self.cluster.name,
+            principal_arn=principal_arn,
+            type="STANDARD",
+            kubernetes_groups=list(groups),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _addon(self, addon: str, after: Sequence[pulumi.Resource]) -> aws.eks.Addon:

@@ -32,7 +32,16 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ml.identity import COST_TAG_KEYS, Identity, IdentityError, load_identity, parse_identity
+from infra.alert_rules import threshold_problems
+from ml.identity import (
+    COST_TAG_KEYS,
+    Identity,
+    IdentityError,
+    LabelValue,
+    budget_name,
+    load_identity,
+    parse_identity,
+)
 
 # --- Tables ---------------------------------------------------------------------------------------
 
@@ -67,13 +76,20 @@ CLUSTER_AUTOSCALER_CHARTS: dict[str, str] = {"1.32": "9.46.6", "1.33": "9.50.1",
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 ClusterLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
+# Node labels infra/cluster.py puts on every node, and the GPU nodes model pods select.
+NODE_POOL_LABEL = "node-pool"
+WORKLOAD_LABEL = "workload-type"
+ACCELERATOR_LABEL = "accelerator"
+SERVING_WORKLOAD = "inference"
+
 # Buckets this stack owns, by purpose; the access-log bucket receives the others' access logs.
 DVC_BUCKET, ARTIFACTS_BUCKET, ACCESS_LOGS_BUCKET = "dvc", "artifacts", "access-logs"
 BUCKET_PURPOSES = (DVC_BUCKET, ARTIFACTS_BUCKET, ACCESS_LOGS_BUCKET)
 ACCOUNT_ID_LENGTH = 12
 # Pulumi auto-names IAM roles and node groups: logical name + "-" + 7 random characters.
 AUTONAME_SUFFIX_LENGTH = 8
-# IAM roles this stack names after its prefix (the longest decides the limit).
+# IAM roles this stack names after its prefix (the longest decides the limit; the other roles,
+# ebs-csi, alertmanager, serving, drift and ci-infra, have shorter purposes than these).
 ROLE_PURPOSES = ("cluster", "node", "cluster-autoscaler", "ci-plan", "ci-deploy")
 
 _REGION = (
@@ -91,6 +107,9 @@ _GITHUB_ENVIRONMENT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 # AWS tag values: at most 256 letters, digits, spaces and _ . : / = + - @ (and not empty here).
 _AWS_TAG_VALUE = re.compile(r"^[\w .:/=+@-]{1,256}$")
 _IAM_ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+# A CronJob schedule: five cron fields, or one of the @ shorthands Kubernetes accepts.
+_CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
+_CRON = rf"@(hourly|daily|weekly|monthly|yearly)|({_CRON_FIELD}\s+){{4}}{_CRON_FIELD}"
 
 
 def _is_graviton(instance_type: str) -> bool:
@@ -171,21 +190,38 @@ Cidr = Annotated[IPv4Network, AfterValidator(_check_cidr_size)]
 
 
 class Section(BaseModel):
-    """One block of a stack file: camelCase keys there, snake_case here, nothing unknown."""
+    """One block of a stack file: camelCase keys there, snake_case here, nothing unknown.
+
+    Every field has a description: the README's table of settings is generated from them.
+    """
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel
     )
 
 
+def _describe(text: str) -> Any:
+    """A required setting and what it does (no default: the stack file says it)."""
+    return Field(description=text)
+
+
 class NetworkSettings(Section):
-    vpc_cidr: Cidr
-    az_count: Annotated[int, Field(ge=2, le=3)]
-    public_subnet_cidrs: list[Cidr]
-    private_subnet_cidrs: list[Cidr]
-    # single: one NAT gateway for the VPC (cheap); per_az: one per zone (survives a zone outage);
-    # none: no NAT, nodes run in the public subnets with public IPs (inbound still closed).
-    nat_mode: Literal["single", "per_az", "none"]
+    vpc_cidr: Cidr = _describe("The VPC's IPv4 block, /16 to /28.")
+    az_count: Annotated[int, Field(ge=2, le=3)] = _describe(
+        "Availability zones the VPC spans (2 or 3); one public and one private subnet each."
+    )
+    public_subnet_cidrs: list[Cidr] = _describe(
+        "One block per zone for the public subnets (load balancers; nodes when natMode is none)."
+    )
+    private_subnet_cidrs: list[Cidr] = _describe(
+        "One block per zone for the private subnets (the control plane's interfaces; nodes "
+        "behind NAT)."
+    )
+    nat_mode: Literal["single", "per_az", "none"] = _describe(
+        "single: one NAT gateway for the VPC (cheap); per_az: one per zone (survives a zone "
+        "outage); none: no NAT, nodes run in the public subnets with public IPs (inbound still "
+        "closed)."
+    )
 
     @field_validator("public_subnet_cidrs", "private_subnet_cidrs")
     @classmethod
@@ -206,14 +242,26 @@ class NetworkSettings(Section):
 
 
 class NodePool(Section):
-    name: PoolName
-    ami_type: str
-    instance_types: Annotated[list[InstanceType], Field(min_length=1, max_length=20)]
-    capacity_type: Literal["ON_DEMAND", "SPOT"]
-    min_size: Annotated[int, Field(ge=0, le=100)]
-    max_size: Annotated[int, Field(ge=1, le=100)]
-    desired_size: Annotated[int, Field(ge=0, le=100)]
-    disk_size_gib: Annotated[int, Field(ge=20, le=16384)]
+    name: PoolName = _describe(
+        "The pool's name: its nodes' `node-pool` label and part of the node group's name."
+    )
+    ami_type: str = _describe("The EKS AMI type of the nodes.")
+    instance_types: Annotated[list[InstanceType], Field(min_length=1, max_length=20)] = _describe(
+        "EC2 instance types, first choice first (on-demand takes the first with capacity)."
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = _describe("ON_DEMAND or SPOT capacity.")
+    min_size: Annotated[int, Field(ge=0, le=100)] = _describe(
+        "Nodes kept when idle (the cost estimate's idle scenario)."
+    )
+    max_size: Annotated[int, Field(ge=1, le=100)] = _describe(
+        "Most nodes the cluster autoscaler may run (the max scenario for GPU pools)."
+    )
+    desired_size: Annotated[int, Field(ge=0, le=100)] = _describe(
+        "Nodes at creation; the cluster autoscaler owns the count afterwards."
+    )
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = _describe(
+        "Size of each node's encrypted gp3 root volume, GiB."
+    )
 
     @field_validator("instance_types")
     @classmethod
@@ -247,18 +295,26 @@ class NodePool(Section):
 
 
 class SystemPool(NodePool):
-    """Always-on nodes for cluster add-ons (DNS, autoscaler) and CPU workloads."""
+    """Always-on nodes for cluster add-ons (DNS, autoscaler, monitoring) and CPU workloads."""
 
     # Narrower than the base's str, at the same position (validators read it before types).
-    ami_type: CpuAmiType  # pyright: ignore[reportIncompatibleVariableOverride]
-    min_size: Annotated[int, Field(ge=1, le=100)]
+    ami_type: CpuAmiType = _describe(  # pyright: ignore[reportIncompatibleVariableOverride]
+        "A CPU AMI type (AL2023 or Bottlerocket, x86_64 or ARM)."
+    )
+    min_size: Annotated[int, Field(ge=1, le=100)] = _describe(
+        "Nodes kept when idle: at least one, the add-ons run here."
+    )
 
 
 class GpuPool(NodePool):
     """NVIDIA nodes that scale from zero, tainted so only pods asking for GPUs land there."""
 
-    ami_type: GpuAmiType  # pyright: ignore[reportIncompatibleVariableOverride]
-    workload_type: Literal["inference", "training", "batch"]
+    ami_type: GpuAmiType = _describe(  # pyright: ignore[reportIncompatibleVariableOverride]
+        "An NVIDIA AMI type (AL2023 with the device plugin DaemonSet, or Bottlerocket)."
+    )
+    workload_type: Literal["inference", "training", "batch"] = _describe(
+        "The nodes' `workload-type` label; model pods with serving.gpus > 0 select `inference`."
+    )
 
     @field_validator("min_size")
     @classmethod
@@ -289,14 +345,23 @@ class GpuPool(NodePool):
 
 
 class ClusterSettings(Section):
-    version: str
-    public_access_cidrs: Annotated[list[IPv4Network], Field(min_length=1)]
-    log_types: list[ClusterLogType]
-    log_retention_days: Annotated[int, AfterValidator(_check_retention)]
-    deletion_protection: bool
-    admin_role_arns: list[Annotated[str, _matches(_IAM_ROLE_ARN, "an IAM role ARN")]]
-    system_pool: SystemPool
-    gpu_pools: list[GpuPool]
+    version: str = _describe(
+        f"Kubernetes minor version ({', '.join(CLUSTER_AUTOSCALER_CHARTS)}); it picks the "
+        "cluster autoscaler chart."
+    )
+    public_access_cidrs: Annotated[list[IPv4Network], Field(min_length=1)] = _describe(
+        "Networks that may reach the public API endpoint."
+    )
+    log_types: list[ClusterLogType] = _describe("Control-plane logs sent to CloudWatch.")
+    log_retention_days: Annotated[int, AfterValidator(_check_retention)] = _describe(
+        "Days the control-plane logs are kept (a value CloudWatch Logs accepts)."
+    )
+    deletion_protection: bool = _describe("Refuse to delete the cluster until this is false.")
+    admin_role_arns: list[Annotated[str, _matches(_IAM_ROLE_ARN, "an IAM role ARN")]] = _describe(
+        "IAM roles given cluster-admin access (besides whoever created the cluster)."
+    )
+    system_pool: SystemPool = _describe("The always-on node pool.")
+    gpu_pools: list[GpuPool] = _describe("NVIDIA node pools that scale from zero.")
 
     @field_validator("version")
     @classmethod
@@ -325,40 +390,134 @@ class ClusterSettings(Section):
 
 
 class StorageSettings(Section):
-    noncurrent_version_expiry_days: Days
-    intelligent_tiering_after_days: Annotated[int, Field(ge=0, le=3650)]
-    access_log_expiry_days: Days
-    # Lets `pulumi destroy` empty the buckets; keep false where data must outlive the stack.
-    force_destroy: bool
+    noncurrent_version_expiry_days: Days = _describe(
+        "Days an overwritten or deleted object version is kept in the data buckets."
+    )
+    intelligent_tiering_after_days: Annotated[int, Field(ge=0, le=3650)] = _describe(
+        "Days after which objects move to S3 Intelligent-Tiering (0: at once)."
+    )
+    access_log_expiry_days: Days = _describe("Days S3 server access logs are kept.")
+    force_destroy: bool = _describe(
+        "Let `pulumi destroy` empty the buckets; keep false where data must outlive the stack."
+    )
 
 
 class RegistrySettings(Section):
-    keep_images: Annotated[int, Field(ge=1, le=1000)]
-    untagged_expiry_days: Annotated[int, Field(ge=1, le=365)]
-    force_delete: bool
+    keep_images: Annotated[int, Field(ge=1, le=1000)] = _describe(
+        "Newest tagged images kept in ECR; older ones expire."
+    )
+    untagged_expiry_days: Annotated[int, Field(ge=1, le=365)] = _describe(
+        "Days untagged image layers are kept."
+    )
+    force_delete: bool = _describe("Let `pulumi destroy` delete the repository with its images.")
+
+
+class MonitoringSettings(Section):
+    retention: Annotated[str, _matches(r"[1-9][0-9]*(h|d|w|y)", "a duration like 15d")] = _describe(
+        "How long Prometheus keeps samples (e.g. 15d)."
+    )
+    storage_gib: Annotated[int, Field(ge=5, le=16_384)] = _describe(
+        "Size of Prometheus' gp3 volume, GiB (it drops the oldest data at 85%)."
+    )
+    prometheus_cpu_millicores: Annotated[int, Field(ge=100, le=64_000)] = _describe(
+        "CPU Prometheus requests, millicores (no CPU limit: throttling loses samples)."
+    )
+    prometheus_memory_mib: Annotated[int, Field(ge=512, le=262_144)] = _describe(
+        "Memory Prometheus requests and is limited to, MiB."
+    )
+    gpu_metrics: bool = _describe("Run NVIDIA's DCGM exporter on the GPU nodes.")
+    alert_thresholds: dict[str, float] = _describe(
+        "Overrides of the alert thresholds by name (the `mlops:threshold:<name>` rules in "
+        "infra/monitoring/rules), e.g. {error_ratio: 0.02}; {} keeps the defaults."
+    )
+    alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)] = _describe(
+        "Where Alertmanager's alerts go: email subscribers of the stack's alerts SNS topic "
+        "(each confirms once)."
+    )
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _known_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        problems = threshold_problems(thresholds)
+        if problems:
+            raise ValueError("; ".join(f"{name}: {why}" for name, why in problems.items()))
+        return thresholds
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _no_duplicate_emails(cls, emails: list[str]) -> list[str]:
+        return _unique(emails)
 
 
 class BudgetSettings(Section):
-    monthly_limit_usd: Annotated[float, Field(gt=0, le=1_000_000)]
+    monthly_limit_usd: Annotated[float, Field(gt=0, le=1_000_000)] = _describe(
+        "The stack's monthly cost budget, USD: `make rollout-check` refuses rollouts past it."
+    )
     # AWS Budgets notifies at most ten email subscribers per notification.
-    alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)]
+    alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)] = _describe(
+        "Who hears of the budget's alerts (email subscribers of its SNS topic)."
+    )
+    actual_alert_percent: Annotated[float, Field(gt=0, le=1000)] = _describe(
+        "Alert when the month's actual spend passes this percentage of the limit."
+    )
+    forecast_alert_percent: Annotated[float, Field(gt=0, le=1000)] = _describe(
+        "Alert when the month's forecast passes this percentage of the limit."
+    )
+    activate_cost_allocation_tags: bool = _describe(
+        "Activate the cost tags in the billing account (account-wide: true in one stack only)."
+    )
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _no_duplicate_emails(cls, emails: list[str]) -> list[str]:
+        return _unique(emails)
 
 
 class CiSettings(Section):
     """Which GitHub Actions runs of the identity's repository may assume this stack's roles."""
 
-    # GitHub's OIDC provider exists once per AWS account: `existing` reuses one made elsewhere.
-    github_oidc_provider: Literal["create", "existing"]
-    plan_pull_requests: bool
-    plan_branches: list[Branch]
-    deploy_branches: list[Branch]
-    deploy_environments: list[GithubEnvironment]
-    deploy_namespaces: Annotated[list[Namespace], Field(min_length=1)]
+    github_oidc_provider: Literal["create", "existing"] = _describe(
+        "GitHub's OIDC provider exists once per AWS account: create it, or reuse the existing one."
+    )
+    plan_pull_requests: bool = _describe(
+        "Pull requests (from the repository itself, never forks) may assume the read-only "
+        "plan role."
+    )
+    plan_branches: list[Branch] = _describe("Branches whose runs may assume the plan role.")
+    deploy_branches: list[Branch] = _describe(
+        "Branches whose runs may assume the model deploy role."
+    )
+    deploy_environments: list[GithubEnvironment] = _describe(
+        "GitHub environments whose jobs may assume the model deploy role (deploy.yml's "
+        "`environment:`)."
+    )
+    deploy_namespaces: Annotated[list[Namespace], Field(min_length=1)] = _describe(
+        "Kubernetes namespaces the deploy role may change (serving.namespace is one)."
+    )
+    infra_environments: Annotated[list[GithubEnvironment], Field(min_length=1)] = _describe(
+        "GitHub environments whose jobs may assume the infra role that runs the whole "
+        "`pulumi up` (infra.yml's `environment:`); restrict them to the main branch."
+    )
 
-    @field_validator("plan_branches", "deploy_branches", "deploy_environments", "deploy_namespaces")
+    @field_validator(
+        "plan_branches",
+        "deploy_branches",
+        "deploy_environments",
+        "deploy_namespaces",
+        "infra_environments",
+    )
     @classmethod
     def _no_duplicates(cls, values: list[str]) -> list[str]:
         return _unique(values)
+
+    @field_validator("infra_environments")
+    @classmethod
+    def _infra_apart(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        # A model deploy job must never be able to take the broader infra role.
+        shared = sorted(set(values) & set(info.data.get("deploy_environments") or []))
+        if shared:
+            raise ValueError(f"{', '.join(shared)} also in deployEnvironments")
+        return values
 
     @model_validator(mode="after")
     def _someone_can_assume(self) -> CiSettings:
@@ -369,9 +528,109 @@ class CiSettings(Section):
         return self
 
 
+class ServingSettings(Section):
+    """The model service: CI fills image, modelVersion and bentoTag when it ships a model
+    (`make up IMAGE=... BENTO=...`); until then they are null and no service is declared."""
+
+    image: Annotated[str, _matches(r"\S+", "an image reference")] | None = _describe(
+        "The image the model runs (`<ecr-url>@sha256:...`); set by CI, null before the first "
+        "shipped model."
+    )
+    model_version: LabelValue | None = _describe(
+        "The bento's version: the pods' `model-version` label; set by CI with image."
+    )
+    bento_tag: Annotated[str, _matches(r"[a-z0-9][a-z0-9_.-]*:[A-Za-z0-9_.-]+", "NAME:VERSION")] | (
+        None
+    ) = _describe("The bento's tag (NAME:VERSION); set by CI with image.")
+    namespace: Namespace = _describe(
+        "Namespace of the service (one of ci.deployNamespaces; Pod Security `restricted`)."
+    )
+    min_replicas: Annotated[int, Field(ge=1, le=100)] = _describe("Fewest model pods (HPA).")
+    max_replicas: Annotated[int, Field(ge=1, le=500)] = _describe("Most model pods (HPA).")
+    target_cpu_percent: Annotated[int, Field(ge=10, le=100)] = _describe(
+        "Average CPU use, percent of the request, the HPA scales towards."
+    )
+    cpu_millicores: Annotated[int, Field(ge=50, le=64_000)] = _describe(
+        "CPU each model pod requests, millicores."
+    )
+    memory_mib: Annotated[int, Field(ge=64, le=262_144)] = _describe(
+        "Memory each model pod requests, MiB."
+    )
+    cpu_limit_millicores: Annotated[int, Field(ge=50, le=64_000)] = _describe(
+        "CPU limit of each model pod, millicores."
+    )
+    memory_limit_mib: Annotated[int, Field(ge=64, le=262_144)] = _describe(
+        "Memory limit of each model pod, MiB."
+    )
+    gpus: Annotated[int, Field(ge=0, le=8)] = _describe(
+        "NVIDIA GPUs per pod; above 0 the pods run on an `inference` GPU pool."
+    )
+    client_namespaces: list[Namespace] = _describe(
+        "Namespaces allowed to call the service besides its own (an ingress controller's)."
+    )
+    max_error_ratio: Annotated[float, Field(gt=0, lt=1)] = _describe(
+        "Canary gate: the analysis fails when the canary's 5xx ratio exceeds this."
+    )
+    max_p95_latency_s: Annotated[float, Field(gt=0, le=60)] = _describe(
+        "Canary gate: the analysis fails when the canary's p95 latency exceeds this, seconds."
+    )
+    analysis_interval_s: Annotated[int, Field(ge=30, le=3600)] = _describe(
+        "Seconds between two measurements of a canary analysis."
+    )
+    analysis_count: Annotated[int, Field(ge=1, le=60)] = _describe(
+        "Measurements per canary analysis step."
+    )
+    failure_limit: Annotated[int, Field(ge=0, le=10)] = _describe(
+        "Failed measurements a step tolerates before the rollout aborts."
+    )
+    rollout_timeout_s: Annotated[int, Field(ge=60, le=7200)] = _describe(
+        "How long `pulumi up` waits for the Rollout to become Healthy, seconds."
+    )
+    drift_schedule: Annotated[str, _matches(_CRON, "a five-field cron schedule")] = _describe(
+        "When the drift CronJob compares the logged requests with the training data (cron, UTC)."
+    )
+    drift_window_hours: Annotated[int, Field(ge=1, le=720)] = _describe(
+        "Hours of logged requests each drift check judges."
+    )
+
+    @field_validator("client_namespaces")
+    @classmethod
+    def _no_duplicates(cls, values: list[str]) -> list[str]:
+        return _unique(values)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServingSettings:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("maxReplicas must be >= minReplicas")
+        if self.cpu_limit_millicores < self.cpu_millicores:
+            raise ValueError("cpuLimitMillicores must be >= cpuMillicores")
+        if self.memory_limit_mib < self.memory_mib:
+            raise ValueError("memoryLimitMib must be >= memoryMib")
+        shipped = (self.image, self.model_version, self.bento_tag)
+        if any(v is None for v in shipped) and any(v is not None for v in shipped):
+            raise ValueError(
+                "image, modelVersion and bentoTag are set together (make up IMAGE=...)"
+            )
+        if self.bento_tag is not None and self.bento_tag.split(":", 1)[1] != self.model_version:
+            raise ValueError(f"modelVersion must be the version of bentoTag {self.bento_tag}")
+        return self
+
+    @property
+    def shipped(self) -> bool:
+        """Whether a model has been shipped to this stack, so there is a service to declare."""
+        return self.image is not None
+
+    @property
+    def gpu_node_selector(self) -> dict[str, str]:
+        """The node labels pods with GPUs select: the stack's inference GPU pools."""
+        return {ACCELERATOR_LABEL: "nvidia", WORKLOAD_LABEL: SERVING_WORKLOAD}
+
+
 class StateSettings(Section):
-    # s3: the self-managed backend `make bootstrap-state` creates; cloud: Pulumi Cloud.
-    backend: Literal["s3", "cloud"]
+    backend: Literal["s3", "cloud"] = _describe(
+        "Where Pulumi keeps the state: s3 (the bucket `make bootstrap-state` creates; CI roles "
+        "may read and write this stack's state) or cloud (Pulumi Cloud)."
+    )
 
 
 # --- Names derived from the identity --------------------------------------------------------------
@@ -411,9 +670,13 @@ class Naming:
         return f"alias/{self.prefix}"
 
     @property
-    def budget_prefix(self) -> str:
-        """Budgets of this stack are named starting with this (CI may read them)."""
-        return self.prefix
+    def budget(self) -> str:
+        """The stack's monthly budget; ml/rollout_check.py finds it by the same rule."""
+        return budget_name(self.project, self.environment)
+
+    def topic(self, purpose: str) -> str:
+        """An SNS topic of this stack (`alerts`, `budget-alerts`)."""
+        return f"{self.prefix}-{purpose}"
 
     def bucket(self, purpose: str, account_id: str) -> str:
         # The account id keeps S3's global namespace from clashing across forks and accounts.
@@ -458,16 +721,24 @@ class StackSettings(BaseModel):
         extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel
     )
 
-    identity: Identity
-    region: Region
-    environment: EnvironmentName
-    network: NetworkSettings
-    cluster: ClusterSettings
-    storage: StorageSettings
-    registry: RegistrySettings
-    budget: BudgetSettings
-    ci: CiSettings
-    state: StateSettings
+    identity: Identity = _describe("params.yaml's identity section (never in the stack file).")
+    region: Region = _describe("`aws:region`: where the stack runs.")
+    environment: EnvironmentName = _describe(
+        "The stack's environment: its cost tag and part of every name (budget, buckets, cluster)."
+    )
+    network: NetworkSettings = _describe("The VPC.")
+    cluster: ClusterSettings = _describe("The EKS cluster and its node pools.")
+    storage: StorageSettings = _describe("The DVC, artifacts and access-log buckets.")
+    registry: RegistrySettings = _describe("The ECR repository of bento images.")
+    monitoring: MonitoringSettings = _describe(
+        "Prometheus, Alertmanager, Grafana, the Pushgateway and the DCGM exporter."
+    )
+    budget: BudgetSettings = _describe("The monthly AWS Budget and its alerts.")
+    ci: CiSettings = _describe("GitHub Actions' OIDC roles: plan, model deploy, infra.")
+    serving: ServingSettings = _describe(
+        "The model service (Argo Rollouts canary) and its drift CronJob."
+    )
+    state: StateSettings = _describe("The Pulumi state backend the CI roles use.")
 
     @field_validator("environment")
     @classmethod
@@ -480,6 +751,31 @@ class StackSettings(BaseModel):
                 + "; ".join(problems)
             )
         return environment
+
+    @field_validator("serving")
+    @classmethod
+    def _serving_fits_the_stack(
+        cls, serving: ServingSettings, info: ValidationInfo
+    ) -> ServingSettings:
+        ci, cluster = info.data.get("ci"), info.data.get("cluster")
+        if ci is not None and serving.namespace not in ci.deploy_namespaces:
+            raise ValueError(
+                f"namespace {serving.namespace!r} is not one of ci.deployNamespaces "
+                f"({', '.join(ci.deploy_namespaces)}): the deploy role could not roll it out"
+            )
+        if cluster is not None and serving.gpus:
+            # Model pods select the `inference` GPU pools (infra/serving.py).
+            fitting = [
+                p.name
+                for p in cluster.gpu_pools
+                if p.workload_type == SERVING_WORKLOAD and p.gpus_per_node >= serving.gpus
+            ]
+            if not fitting:
+                raise ValueError(
+                    f"gpus is {serving.gpus} but no cluster.gpuPools entry has workloadType "
+                    f"inference and {serving.gpus}+ GPUs per node: the pods would never schedule"
+                )
+        return serving
 
     @property
     def naming(self) -> Naming:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -68,13 +69,53 @@ def attach_managed_policies(
     *,
     parent: pulumi.Resource,
 ) -> list[aws.iam.RolePolicyAttachment]:
-    """Attach AWS-managed policies by name (`AmazonEKSClusterPolicy`) to `role`."""
+    """Attach AWS-managed policies by name (`AmazonEKSClusterPolicy`, or with their path:
+    `service-role/AmazonEBSCSIDriverPolicy`) to `role`."""
     return [
         aws.iam.RolePolicyAttachment(
-            f"{name}-{policy}",
+            f"{name}-{policy.rsplit('/', 1)[-1]}",
             role=role.name,
             policy_arn=managed_policy_arn(partition, policy),
             opts=pulumi.ResourceOptions(parent=parent),
         )
         for policy in policies
     ]
+
+
+@dataclass(frozen=True)
+class Irsa:
+    """The cluster's OIDC issuer, through which pods' service accounts assume IAM roles."""
+
+    provider_arn: pulumi.Input[str]
+    issuer_host: pulumi.Input[str]
+
+    def trust(self, namespace: str, service_account: str) -> pulumi.Output[str]:
+        """Only this one service account may assume the role (exact `sub`, STS audience)."""
+        subject = f"system:serviceaccount:{namespace}:{service_account}"
+        return web_identity_trust(self.provider_arn, self.issuer_host, [subject])
+
+
+def irsa_role(
+    name: str,
+    role_name: str,
+    irsa: Irsa,
+    namespace: str,
+    service_account: str,
+    statements: Sequence[Statement],
+    *,
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """An IAM role for one Kubernetes service account, with its inline policy."""
+    role = aws.iam.Role(
+        role_name,
+        description=f"Pods of {namespace}/{service_account}",
+        assume_role_policy=irsa.trust(namespace, service_account),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.iam.RolePolicy(
+        name,
+        role=role.name,
+        policy=document(*statements),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return role

@@ -120,6 +120,7 @@ class StackMocks(pulumi.runtime.Mocks):
             "aws:ecr/repository:Repository": self._ecr_repository,
             "aws:eks/cluster:Cluster": self._eks_cluster,
             "aws:eks/nodeGroup:NodeGroup": self._node_group,
+            "aws:sns/topic:Topic": self._sns_topic,
         }.get(token)
         if handler is not None:
             return handler(name, inputs, digest)
@@ -186,6 +187,10 @@ class StackMocks(pulumi.runtime.Mocks):
             "status": "ACTIVE",
         }
 
+    def _sns_topic(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        arn = self._arn("sns", inputs.get("name") or f"{name}-{digest[:7]}")
+        return arn, {"arn": arn}
+
     def _node_group(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
         group = inputs["nodeGroupName"]
         group_id = _uuid("nodegroup", group)
@@ -251,6 +256,8 @@ class Registration:
     provider: str | None
     custom: bool
     inputs: dict[str, Any]
+    # The (mock) physical id; None for components.
+    id: str | None = None
 
 
 class RecordingMonitor(MockMonitor):
@@ -282,6 +289,7 @@ class RecordingMonitor(MockMonitor):
             provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
             custom=bool(request.custom),
             inputs=dict(inputs or {}),
+            id=response.id or None,
         )
         with self._lock:
             self.registrations.append(registration)

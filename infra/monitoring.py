@@ -1,34 +1,33 @@
-"""Metrics and alerts: kube-prometheus-stack, NVIDIA's DCGM exporter, our rules and dashboards.
+"""Metrics and alerts: kube-prometheus-stack, NVIDIA's DCGM exporter, a Pushgateway, our rules and
+dashboards, and Alertmanager routed to an encrypted SNS topic the alert emails subscribe to.
 
 The alert rules and the dashboard are plain files in infra/monitoring/ that promtool and Grafana
-read as they are; this component ships them as PrometheusRule objects and ConfigMaps. A stack's
-thresholds replace only the `mlops:threshold:<name>` recording rules (constants the alerts
-compare against), so the files in the repo keep the defaults and stay checkable without Pulumi.
+read as they are (infra/alert_rules.py); this component ships them as PrometheusRule objects and
+ConfigMaps with the stack's thresholds. Batch jobs (the drift CronJob) push their results to the
+Pushgateway, which Prometheus scrapes keeping the pushed `job` label. Alertmanager publishes to
+SNS with its own IAM role (IRSA), so alerts reach people on the first `pulumi up`; each email
+address confirms its subscription once.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import re
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from infra.cluster import ACCELERATOR_LABEL, GPU_RESOURCE, NODE_POOL_LABEL
+from infra.alert_rules import load_dashboards, render_rules
+from infra.cluster import ACCELERATOR_LABEL, GP3_STORAGE_CLASS, GPU_RESOURCE, NODE_POOL_LABEL
+from infra.config import MonitoringSettings, Naming
+from infra.iam import Irsa, irsa_role
 from infra.serving import COMPONENT_LABEL, MODEL_VERSION_LABEL, NAME_LABEL, POD_HASH_LABEL
 from ml.identity import LabelValue, load_identity
-
-MONITORING_DIR = Path(__file__).resolve().parent / "monitoring"
-RULES_DIR = MONITORING_DIR / "rules"
-DASHBOARDS_DIR = MONITORING_DIR / "dashboards"
 
 
 @dataclass(frozen=True)
@@ -38,21 +37,25 @@ class Chart:
     repo: str
 
 
+PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 # Pinned: every `pulumi up` installs the same versions; bump them deliberately.
-KUBE_PROMETHEUS_STACK = Chart(
-    "kube-prometheus-stack", "81.4.5", "https://prometheus-community.github.io/helm-charts"
-)
+KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "81.4.5", PROMETHEUS_COMMUNITY)
 DCGM_EXPORTER = Chart(
     "dcgm-exporter", "4.7.1", "https://nvidia.github.io/dcgm-exporter/helm-charts"
 )
+PUSHGATEWAY = Chart("prometheus-pushgateway", "3.2.0", PROMETHEUS_COMMUNITY)
 
-# The release name fixes the chart's object names (the Prometheus Service below) and the
-# `release` label its default selectors match.
+# The release names fix the charts' object names (the Services below) and the `release` label
+# kube-prometheus-stack's default selectors match. Everything that needs a URL asks the
+# functions below, so these names live in one place.
+MONITORING_NAMESPACE = "monitoring"
 STACK_RELEASE = KUBE_PROMETHEUS_STACK.name
 DCGM_RELEASE = DCGM_EXPORTER.name
+PUSHGATEWAY_RELEASE = PUSHGATEWAY.name
 PROMETHEUS_PORT = 9090
-THRESHOLD_PREFIX = "mlops:threshold:"
-_THRESHOLD_EXPR = re.compile(r"^\s*vector\(\s*([0-9.eE+-]+)\s*\)\s*$")
+PUSHGATEWAY_PORT = 9091
+SERVICE_MONITOR_LABELS = {"release": STACK_RELEASE}
+ALERTMANAGER_SERVICE_ACCOUNT = "alertmanager"
 DASHBOARD_LABEL = "grafana_dashboard"
 GRAFANA_USER_KEY = "admin-user"
 GRAFANA_PASSWORD_KEY = "admin-password"  # noqa: S105 (a key name in the Secret)
@@ -60,104 +63,27 @@ GRAFANA_PASSWORD_KEY = "admin-password"  # noqa: S105 (a key name in the Secret)
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
 
 
-class MonitoringError(ValueError):
-    """A threshold or rule file is wrong; the message names the key or the file."""
+def prometheus_url(namespace: str = MONITORING_NAMESPACE) -> str:
+    """Prometheus inside the cluster (the canary analysis queries it)."""
+    return f"http://{STACK_RELEASE}-prometheus.{namespace}.svc.cluster.local:{PROMETHEUS_PORT}"
 
 
-def load_rule_files() -> dict[str, dict[str, Any]]:
-    """Every rule file in infra/monitoring/rules, parsed, by file stem."""
-    return {
-        path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))
-        for path in sorted(RULES_DIR.glob("*.yaml"))
-    }
-
-
-def _threshold_rules(files: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        rule
-        for document in files.values()
-        for group in document["groups"]
-        for rule in group["rules"]
-        if str(rule.get("record", "")).startswith(THRESHOLD_PREFIX)
-    ]
-
-
-@cache
-def default_thresholds() -> dict[str, float]:
-    """The thresholds the rule files hold, by name (`error_ratio`, ...)."""
-    defaults: dict[str, float] = {}
-    for rule in _threshold_rules(load_rule_files()):
-        match = _THRESHOLD_EXPR.match(rule["expr"])
-        if match is None:
-            raise MonitoringError(f"{rule['record']}: expr must be vector(<number>)")
-        defaults[rule["record"].removeprefix(THRESHOLD_PREFIX)] = float(match.group(1))
-    return defaults
-
-
-def _bounds(name: str) -> tuple[float, float]:
-    # Names say their unit: ratios and shares are fractions, percentages are 0-100.
-    if name.endswith(("_ratio", "_share")):
-        return 0.0, 1.0
-    if name.endswith("_percent"):
-        return 0.0, 100.0
-    return 0.0, math.inf
-
-
-def check_thresholds(overrides: dict[str, float]) -> dict[str, float]:
-    """The overrides, checked against the names the rule files define and each one's range."""
-    known = default_thresholds()
-    for name, value in overrides.items():
-        key = f"monitoring.alertThresholds.{name}"
-        if name not in known:
-            raise MonitoringError(f"{key}: no such threshold; known: {', '.join(sorted(known))}")
-        low, high = _bounds(name)
-        if not (math.isfinite(value) and low < value <= high):
-            raise MonitoringError(f"{key}: must be in ({low:g}, {high:g}], got {value!r}")
-    return dict(overrides)
-
-
-def render_rules(overrides: dict[str, float], runbook_base: str) -> dict[str, dict[str, Any]]:
-    """The rule files with the stack's thresholds and a clickable `runbook_url` on each alert."""
-    check_thresholds(overrides)
-    files = copy.deepcopy(load_rule_files())
-    for rule in _threshold_rules(files):
-        name = rule["record"].removeprefix(THRESHOLD_PREFIX)
-        if name in overrides:
-            rule["expr"] = f"vector({float(overrides[name])!r})"
-    for document in files.values():
-        for group in document["groups"]:
-            for rule in group["rules"]:
-                annotations = rule.get("annotations", {})
-                if "runbook" in annotations:
-                    annotations["runbook_url"] = f"{runbook_base}/{annotations['runbook']}"
-    return files
-
-
-def load_dashboards() -> dict[str, str]:
-    """Every Grafana dashboard in infra/monitoring/dashboards, as text, by file stem."""
-    return {
-        path.stem: path.read_text(encoding="utf-8")
-        for path in sorted(DASHBOARDS_DIR.glob("*.json"))
-    }
+def pushgateway_url(namespace: str = MONITORING_NAMESPACE) -> str:
+    """The Pushgateway inside the cluster (batch jobs push their results there)."""
+    return f"http://{PUSHGATEWAY_RELEASE}.{namespace}.svc.cluster.local:{PUSHGATEWAY_PORT}"
 
 
 class MonitoringArgs(BaseModel):
-    """What the stack's config decides about monitoring; plain values, validated on creation."""
+    """The stack's monitoring settings plus what the program knows; validated on creation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    settings: MonitoringSettings
     environment: LabelValue
-    namespace: DnsLabel = "monitoring"
-    # How long Prometheus keeps samples, and the gp3 volume it keeps them on.
-    retention: Annotated[str, Field(pattern=r"^[1-9][0-9]*(h|d|w|y)$")] = "15d"
-    storage_gib: Annotated[int, Field(ge=5, le=16_384)] = 50
-    storage_class: DnsLabel = "gp3"
-    prometheus_cpu_millicores: Annotated[int, Field(ge=100, le=64_000)] = 500
-    prometheus_memory_mib: Annotated[int, Field(ge=512, le=262_144)] = 2048
-    alert_thresholds: dict[str, float] = Field(default_factory=dict)
+    namespace: DnsLabel = MONITORING_NAMESPACE
+    storage_class: DnsLabel = GP3_STORAGE_CLASS
     # The DCGM exporter runs only where these labels are (the GPU pools) and tolerates their
     # taint; everything else in this component keeps off those nodes.
-    gpu_metrics: bool = True
     gpu_node_selector: dict[str, str] = Field(default_factory=lambda: {ACCELERATOR_LABEL: "nvidia"})
     system_node_selector: dict[str, str] = Field(default_factory=dict)
     # The model's metrics Service (labels app.kubernetes.io/name=<model_name> and
@@ -167,10 +93,15 @@ class MonitoringArgs(BaseModel):
     model_namespace: DnsLabel = "serving"
     model_service_monitor: bool = False
 
-    @field_validator("alert_thresholds")
-    @classmethod
-    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        return check_thresholds(value)
+
+@dataclass(frozen=True)
+class AlertSink:
+    """The AWS side of alert routing: the topic's name and key, and the cluster's IRSA issuer."""
+
+    naming: Naming
+    region: str
+    irsa: Irsa
+    key_arn: pulumi.Input[str]
 
 
 def _off_gpu_affinity(args: MonitoringArgs) -> dict[str, Any]:
@@ -203,10 +134,44 @@ def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[s
     }
 
 
-def kube_prometheus_stack_values(args: MonitoringArgs, grafana_secret: str) -> dict[str, Any]:
+def alertmanager_config(topic_arn: pulumi.Input[str], region: str) -> dict[str, Any]:
+    """Every alert to the SNS topic (signed with the pod's IRSA credentials), except the chart's
+    always-firing heartbeats. Keys left out (inhibit rules, templates) keep the chart's defaults.
+    """
+    return {
+        "route": {
+            "receiver": "sns",
+            "group_by": ["alertname", "namespace"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "12h",
+            "routes": [
+                {"receiver": "null", "matchers": [f'alertname = "{name}"']}
+                for name in ("Watchdog", "InfoInhibitor")
+            ],
+        },
+        "receivers": [
+            {"name": "null"},
+            {
+                "name": "sns",
+                "sns_configs": [
+                    {"topic_arn": topic_arn, "sigv4": {"region": region}, "send_resolved": True}
+                ],
+            },
+        ],
+    }
+
+
+def kube_prometheus_stack_values(
+    args: MonitoringArgs,
+    grafana_secret: str,
+    alertmanager: dict[str, Any],
+    alertmanager_role_arn: pulumi.Input[str],
+) -> dict[str, Any]:
     """The chart's values: sized, persistent, off the GPU nodes, selecting every rule/monitor."""
     placement = _placement(args)
-    prometheus_memory = f"{args.prometheus_memory_mib}Mi"
+    settings = args.settings
+    prometheus_memory = f"{settings.prometheus_memory_mib}Mi"
     return {
         "commonLabels": load_identity().cost_labels(args.environment),
         "crds": {"enabled": True},
@@ -214,20 +179,20 @@ def kube_prometheus_stack_values(args: MonitoringArgs, grafana_secret: str) -> d
         "defaultRules": {"disabled": {"KubeHpaMaxedOut": True}},
         "prometheus": {
             "prometheusSpec": {
-                "retention": args.retention,
+                "retention": settings.retention,
                 # Drop the oldest blocks before the volume fills, whatever the retention says.
-                "retentionSize": f"{int(args.storage_gib * 0.85)}GB",
+                "retentionSize": f"{int(settings.storage_gib * 0.85)}GB",
                 "storageSpec": {
                     "volumeClaimTemplate": {
                         "spec": {
                             "storageClassName": args.storage_class,
                             "accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": f"{args.storage_gib}Gi"}},
+                            "resources": {"requests": {"storage": f"{settings.storage_gib}Gi"}},
                         }
                     }
                 },
                 "resources": _resources(
-                    f"{args.prometheus_cpu_millicores}m", prometheus_memory, prometheus_memory
+                    f"{settings.prometheus_cpu_millicores}m", prometheus_memory, prometheus_memory
                 ),
                 # Select every ServiceMonitor, PodMonitor and PrometheusRule in the cluster,
                 # not only those labelled with this release.
@@ -239,7 +204,13 @@ def kube_prometheus_stack_values(args: MonitoringArgs, grafana_secret: str) -> d
             }
         },
         "alertmanager": {
-            "alertmanagerSpec": {"resources": _resources("20m", "64Mi", "128Mi"), **placement}
+            "serviceAccount": {
+                "create": True,
+                "name": ALERTMANAGER_SERVICE_ACCOUNT,
+                "annotations": {"eks.amazonaws.com/role-arn": alertmanager_role_arn},
+            },
+            "config": alertmanager,
+            "alertmanagerSpec": {"resources": _resources("20m", "64Mi", "128Mi"), **placement},
         },
         "grafana": {
             "admin": {
@@ -265,6 +236,35 @@ def kube_prometheus_stack_values(args: MonitoringArgs, grafana_secret: str) -> d
         },
         # A DaemonSet on every node, GPU nodes included (it tolerates every taint).
         "prometheus-node-exporter": {"resources": _resources("20m", "32Mi", "64Mi")},
+    }
+
+
+def pushgateway_values(args: MonitoringArgs) -> dict[str, Any]:
+    """One small Pushgateway on the system nodes, scraped with the pushed labels kept."""
+    labels = load_identity().cost_labels(args.environment)
+    return {
+        "podLabels": labels,
+        "serviceLabels": labels,
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": args.namespace,
+            # The pushed `job` and grouping labels win over the scrape target's.
+            "honorLabels": True,
+            "additionalLabels": {**labels, **SERVICE_MONITOR_LABELS},
+        },
+        "resources": _resources("10m", "32Mi", "64Mi"),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "fsGroup": 65534,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containerSecurityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        **_placement(args),
     }
 
 
@@ -327,36 +327,44 @@ def runbook_base() -> str:
 
 
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack, the DCGM exporter, and the project's rules and dashboards."""
+    """kube-prometheus-stack, the DCGM exporter, the Pushgateway, the project's rules and
+    dashboards, and the SNS topic Alertmanager routes alerts to."""
 
     namespace: pulumi.Output[str]
-    prometheus_url: pulumi.Output[str]
+    alerts_topic_arn: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
 
     def __init__(
-        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: MonitoringArgs,
+        alerts: AlertSink,
+        opts: pulumi.ResourceOptions | None = None,
+        after: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """`after`: what the cluster needs first (nodes, the EBS CSI driver, the StorageClass)."""
         super().__init__("mlops:monitoring:Monitoring", name, None, opts)
         labels = load_identity().cost_labels(args.environment)
         ns = args.namespace
+        child = pulumi.ResourceOptions(parent=self)
 
         def meta(object_name: str, **extra_labels: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(
                 name=object_name, namespace=ns, labels={**labels, **extra_labels}
             )
 
+        topic, alertmanager_role = self._alert_topic(name, args, alerts)
+
+        # Every Kubernetes object here waits for the namespace, and so for `after`.
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=ns, labels=labels),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         password = random.RandomPassword(
-            f"{name}-grafana-password",
-            length=32,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            f"{name}-grafana-password", length=32, special=False, opts=child
         )
         grafana_secret = "grafana-admin"  # noqa: S105 (the Secret's name)
         secret = k8s.core.v1.Secret(
@@ -367,7 +375,13 @@ class Monitoring(pulumi.ComponentResource):
             opts=in_ns,
         )
 
-        stack = k8s.helm.v3.Release(
+        values = kube_prometheus_stack_values(
+            args,
+            grafana_secret,
+            alertmanager_config(topic.arn, alerts.region),
+            alertmanager_role.arn,
+        )
+        self.stack = k8s.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
             name=STACK_RELEASE,
             chart=KUBE_PROMETHEUS_STACK.name,
@@ -376,13 +390,25 @@ class Monitoring(pulumi.ComponentResource):
             namespace=ns,
             atomic=True,
             timeout=900,
-            values=kube_prometheus_stack_values(args, grafana_secret),
+            values=values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret]),
         )
         # The CRDs come with the chart: custom resources wait for it.
-        after_stack = pulumi.ResourceOptions(parent=self, depends_on=[stack])
+        after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.stack])
 
-        if args.gpu_metrics:
+        self.pushgateway = k8s.helm.v3.Release(
+            f"{name}-pushgateway",
+            name=PUSHGATEWAY_RELEASE,
+            chart=PUSHGATEWAY.name,
+            version=PUSHGATEWAY.version,
+            repository_opts={"repo": PUSHGATEWAY.repo},
+            namespace=ns,
+            atomic=True,
+            values=pushgateway_values(args),
+            opts=after_stack,
+        )
+
+        if args.settings.gpu_metrics:
             exporter = k8s.helm.v3.Release(
                 f"{name}-dcgm-exporter",
                 name=DCGM_RELEASE,
@@ -398,9 +424,9 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-dcgm-service-monitor",
                 api_version="monitoring.coreos.com/v1",
                 kind="ServiceMonitor",
-                metadata=meta(DCGM_RELEASE, release=STACK_RELEASE),
+                metadata=meta(DCGM_RELEASE, **SERVICE_MONITOR_LABELS),
                 spec=dcgm_service_monitor_spec(args),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[stack, exporter]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.stack, exporter]),
             )
 
         if args.model_service_monitor:
@@ -408,17 +434,18 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-model-service-monitor",
                 api_version="monitoring.coreos.com/v1",
                 kind="ServiceMonitor",
-                metadata=meta(args.model_name, release=STACK_RELEASE),
+                metadata=meta(args.model_name, **SERVICE_MONITOR_LABELS),
                 spec=model_service_monitor_spec(args),
                 opts=after_stack,
             )
 
-        for stem, document in render_rules(args.alert_thresholds, runbook_base()).items():
+        thresholds = args.settings.alert_thresholds
+        for stem, document in render_rules(thresholds, runbook_base()).items():
             k8s.apiextensions.CustomResource(
                 f"{name}-rules-{stem}",
                 api_version="monitoring.coreos.com/v1",
                 kind="PrometheusRule",
-                metadata=meta(f"mlops-{stem}", release=STACK_RELEASE),
+                metadata=meta(f"mlops-{stem}", **SERVICE_MONITOR_LABELS),
                 spec={"groups": document["groups"]},
                 opts=after_stack,
             )
@@ -431,15 +458,86 @@ class Monitoring(pulumi.ComponentResource):
                 opts=in_ns,
             )
 
+        self.namespace_name = ns
         self.namespace = pulumi.Output.from_input(ns)
-        self.prometheus_url = pulumi.Output.from_input(
-            f"http://{STACK_RELEASE}-prometheus.{ns}.svc.cluster.local:{PROMETHEUS_PORT}"
-        )
+        self.alerts_topic_arn = topic.arn
         self.grafana_admin_password = pulumi.Output.secret(password.result)
         self.register_outputs(
             {
                 "namespace": self.namespace,
-                "prometheus_url": self.prometheus_url,
+                "alerts_topic_arn": self.alerts_topic_arn,
                 "grafana_admin_password": self.grafana_admin_password,
             }
         )
+
+    def _alert_topic(
+        self, name: str, args: MonitoringArgs, alerts: AlertSink
+    ) -> tuple[aws.sns.Topic, aws.iam.Role]:
+        """The encrypted topic with its email subscribers, and Alertmanager's role to publish."""
+        child = pulumi.ResourceOptions(parent=self)
+        topic = aws.sns.Topic(
+            f"{name}-alerts",
+            name=alerts.naming.topic("alerts"),
+            kms_master_key_id=alerts.key_arn,
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-alerts-policy",
+            arn=topic.arn,
+            policy=topic.arn.apply(tls_only_topic_policy),
+            opts=child,
+        )
+        for index, email in enumerate(args.settings.alert_emails):
+            aws.sns.TopicSubscription(
+                f"{name}-alerts-email-{index}",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=email,
+                opts=child,
+            )
+        role = irsa_role(
+            f"{name}-alertmanager",
+            alerts.naming.role("alertmanager"),
+            alerts.irsa,
+            args.namespace,
+            ALERTMANAGER_SERVICE_ACCOUNT,
+            [
+                {
+                    "Sid": "PublishAlerts",
+                    "Effect": "Allow",
+                    "Action": "sns:Publish",
+                    "Resource": topic.arn,
+                },
+                {
+                    # The topic is encrypted with the stack's key; SNS uses it on our behalf.
+                    "Sid": "EncryptThroughSns",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": alerts.key_arn,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"sns.{alerts.region}.amazonaws.com"}
+                    },
+                },
+            ],
+            parent=self,
+        )
+        return topic, role
+
+
+def tls_only_topic_policy(topic_arn: str) -> str:
+    """Nothing reaches the topic without TLS; who may publish is up to IAM (Alertmanager's role)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TlsOnly",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "SNS:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )

@@ -1,16 +1,24 @@
 """Offline plan: run the real Pulumi program against mocks and print what `pulumi up` declares.
 
-    python -m infra.plan --stack dev [--format text|json]
+    python -m infra.plan --stack dev [--format text|json] [--without-model]
 
 The stack's settings come from `Pulumi.<stack>.yaml` and reach the program exactly as the
 Pulumi CLI hands them over (namespaced keys in PULUMI_CONFIG, objects as JSON text). No CLI,
 credentials or network are needed. `--format json` prints one object:
 
     {"project", "stack",
-     "resources": [{"urn", "type", "name", "parent", "provider", "inputs"}],
-     "counts": {type: n}, "outputs": {name: value}}
+     "resources": [{"urn", "type", "name", "parent", "provider", "id", "inputs"}],
+     "counts": {type: n}, "outputs": {name: value}, "model": bento tag or null}
 
-sorted, so the same program and settings always print the same bytes.
+sorted, so the same program and settings always print the same bytes. `id` is the mock's
+physical id (null for components): references between resources (a node group's subnets) can
+be followed by it.
+
+CI sets the stack's `serving` image, model version and bento tag when it ships a model, never
+in the committed stack file. So that the plan shows the service too, a stack file without an
+image is planned as if the bento of reports/bento.json had been shipped (`make up BENTO=...`),
+its image named the way `make image` names it in the stack's registry; `--without-model` plans
+the stack file as it is.
 """
 
 from __future__ import annotations
@@ -33,8 +41,10 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import SettingsError
-from infra.mocks import RecordingMonitor, Registration, StackMocks
+from infra.config import Naming, ServingSettings, SettingsError
+from infra.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
+from ml.publish import split_tag
+from ml.ship import ShipError, bento_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = REPO_ROOT / "infra"
@@ -58,6 +68,37 @@ def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
         known = sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
         raise PlanError(f"no stack file {path.name} (stacks: {', '.join(known)})")
     return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {})
+
+
+def _alias(field: str) -> str:
+    return ServingSettings.model_fields[field].alias or field
+
+
+def with_shipped_model(
+    config: dict[str, Any], project: str, bento_file: Path | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The config with the bento of reports/bento.json as the shipped model, when the stack
+    file ships none; and that bento's tag (None when nothing was added)."""
+    key = f"{project}:serving"
+    serving = config.get(key)
+    if not isinstance(serving, dict) or serving.get(_alias("image")) is not None:
+        return config, None
+    try:
+        report = bento_report(bento_file) if bento_file else bento_report()
+        tag = str(report["bento"])
+        _, version = split_tag(tag)
+    except (ShipError, KeyError, TypeError):
+        return config, None
+    naming = Naming(project, str(config.get(f"{project}:environment", "")))
+    region = config.get("aws:region")
+    image = f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{naming.ecr_repository}:{version}"
+    shipped = {
+        **serving,
+        _alias("image"): image,
+        _alias("model_version"): version,
+        _alias("bento_tag"): tag,
+    }
+    return {**config, key: shipped}, tag
 
 
 def cli_config(config: dict[str, Any]) -> dict[str, str]:
@@ -88,6 +129,8 @@ class Plan:
     stack: str
     resources: list[Registration]
     outputs: dict[str, Any]
+    # The bento planned as shipped (reports/bento.json), when the stack file ships none.
+    model: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -104,21 +147,26 @@ class Plan:
                     "name": r.name,
                     "parent": r.parent,
                     "provider": r.provider,
+                    "id": r.id,
                     "inputs": _plain(r.inputs),
                 }
                 for r in self.resources
             ],
             "counts": self.counts,
             "outputs": self.outputs,
+            "model": self.model,
         }
 
     def to_text(self) -> str:
         lines = [
             f"Offline plan of {self.project}/{self.stack}: pulumi up would declare "
             f"{len(self.resources)} resources.",
-            "",
-            "Resources by type:",
         ]
+        if self.model:
+            lines.append(
+                f"The service is planned as if {self.model} (reports/bento.json) were shipped."
+            )
+        lines += ["", "Resources by type:"]
         lines += [f"  {n:4d}  {t}" for t, n in self.counts.items()]
         lines += ["", "Component tree:"]
         children: dict[str | None, list[Registration]] = {}
@@ -151,13 +199,16 @@ def _resolve_outputs() -> dict[str, Any]:
     return {name: _sync_await(resolve(exported[name])) for name in sorted(exported)}
 
 
-def run(stack: str, root: Path = REPO_ROOT) -> Plan:
+def run(stack: str, root: Path = REPO_ROOT, *, with_model: bool = True) -> Plan:
     """Run the program (`infra/__main__.py`, as Pulumi.yaml's `main` says) under mocks."""
     project = project_name(root)
     config = stack_config(stack, root)
     region = config.get("aws:region")
     if not isinstance(region, str):
         raise PlanError(f"Pulumi.{stack}.yaml: aws:region is not set")
+    model = None
+    if with_model:
+        config, model = with_shipped_model(config, project)
     # The CLI's channel for config, so the program reads it exactly as under `pulumi up`.
     os.environ.update(
         PULUMI_CONFIG=json.dumps(cli_config(config)), PULUMI_CONFIG_SECRET_KEYS=json.dumps([])
@@ -172,16 +223,21 @@ def run(stack: str, root: Path = REPO_ROOT) -> Plan:
 
     _sync_await(run_pulumi_func(program))
     resources = sorted(monitor.registrations, key=lambda r: r.urn)
-    return Plan(project, stack, resources, _resolve_outputs())
+    return Plan(project, stack, resources, _resolve_outputs(), model)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--stack", default=os.environ.get("STACK", "dev"))
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--without-model",
+        action="store_true",
+        help="plan the stack file as it is, without the bento of reports/bento.json",
+    )
     args = parser.parse_args(argv)
     try:
-        plan = run(args.stack)
+        plan = run(args.stack, with_model=not args.without_model)
     except (SettingsError, PlanError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

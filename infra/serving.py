@@ -1,25 +1,37 @@
-"""The model service on the cluster: an Argo Rollouts canary of the bento's image.
+"""The model service on the cluster: an Argo Rollouts canary of the bento's image, and the hourly
+drift check of what it is asked.
 
-RolloutsController installs Argo Rollouts (pinned Helm chart). ModelServing holds what the
-service needs: the Rollout, the AnalysisTemplate that gates each canary step on Prometheus, the
-stable, canary and metrics Services, the HPA, the PodDisruptionBudget, the ServiceMonitor, the
-NetworkPolicy and the ServiceAccount. `pulumi up` returns once the Rollout is Healthy and fails
-when the canary aborts (the controller then scales the canary away and traffic stays on the
-previous version).
+RolloutsController installs Argo Rollouts (pinned Helm chart). ServingPlatform is what exists
+before any model: the deploy namespaces (Pod Security `restricted`), the RBAC role the CI deploy
+role gets there, and the IAM roles (IRSA) of the model pods and the drift job. ModelServing holds
+what one shipped model needs: the Rollout, the AnalysisTemplate that gates each canary step on
+Prometheus, the stable, canary and metrics Services, the HPA, the PodDisruptionBudget, the
+ServiceMonitor, the NetworkPolicy, the ServiceAccounts and the drift CronJob. `pulumi up` returns
+once the Rollout is Healthy and fails when the canary aborts (the controller then scales the
+canary away and traffic stays on the previous version).
+
+The model pods log their requests to `s3://<artifacts>/predictions/` (ml/prediction_log.py); the
+CronJob runs `python -m ml.drift` from the same image on the last hours of them against the
+training rows `make publish` put beside the bento, pushes the verdict to the Pushgateway (alerts
+in infra/monitoring/rules/model-service.yaml) and, on drift, dispatches the retraining workflow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Self
+from dataclasses import dataclass
+from typing import Annotated, Any, Self, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
 
-from infra.cluster import ACCELERATOR_LABEL, GPU_RESOURCE, WORKLOAD_LABEL
+from infra.cluster import GPU_RESOURCE
+from infra.config import Naming, ServingSettings
+from infra.iam import Irsa, Statement, irsa_role
 from ml.identity import LabelValue, load_identity
+from ml.prediction_log import URL_ENV as PREDICTION_LOG_URL_ENV
+from ml.publish import reference_key
 
 # Pinned so every `pulumi up` installs the same controller; Dependabot does not track Helm charts.
 ROLLOUTS_CHART = "argo-rollouts"
@@ -27,12 +39,28 @@ ROLLOUTS_CHART_VERSION = "2.40.3"
 ROLLOUTS_REPO = "https://argoproj.github.io/argo-helm"
 ROLLOUTS_NAMESPACE = "argo-rollouts"
 
+# The component CI rolls out alone (`pulumi up --target <urn> --target-dependents`).
+MODEL_SERVING_TYPE = "mlops:serving:ModelServing"
+MODEL_SERVING_NAME = "model"
+
 # BentoML's containerize image runs as user `bentoml` (uid/gid 1034) with BENTOML_HOME at
 # /home/bentoml; the server writes only the Prometheus multiprocess dir there, and sockets in /tmp.
 BENTO_UID = 1034
 BENTO_HOME = "/home/bentoml"
+# The bento's sources (ml/, params.yaml) sit here in the image: `python -m ml.<module>` runs there.
+BENTO_SRC = f"{BENTO_HOME}/bento/src"
 WRITABLE_DIRS = {"tmp": "/tmp", "prometheus": f"{BENTO_HOME}/prometheus_multiproc_dir"}  # noqa: S108
 SERVICE_PORT = 3000
+
+# Where the pods log requests, and where the drift job reads them and the training rows.
+PREDICTIONS_PREFIX = "predictions"
+DRIFT_OUT = "/tmp/drift"  # noqa: S108 (the job's emptyDir)
+# The token that lets the drift job start retraining (`kubectl create secret`, see the README);
+# without it the job prints the command instead.
+DISPATCH_SECRET = "drift-dispatch"  # noqa: S105 (the Secret's name)
+DISPATCH_SECRET_KEY = "token"  # noqa: S105 (a key name in the Secret)
+DISPATCH_TOKEN_ENV = "DISPATCH_TOKEN"  # noqa: S105 (an environment variable's name)
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 # BentoML's HTTP metrics (namespace `bentoml_service`); `endpoint` is the request path.
 REQUESTS_METRIC = "bentoml_service_request_total"
@@ -51,70 +79,16 @@ MODEL_NAME_LABEL = "model-name"
 MODEL_VERSION_LABEL = "model-version"
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
+Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
 
 
-class ServingSettings(BaseModel):
-    """The stack file's `serving` section (camelCase keys there): how the service runs.
+def model_serving_urn(project: str, stack: str) -> str:
+    """The URN of the stack's ModelServing component (a child of the stack itself)."""
+    return f"urn:pulumi:{stack}::{project}::{MODEL_SERVING_TYPE}::{MODEL_SERVING_NAME}"
 
-    CI fills `image`, `modelVersion` and `bentoTag` when it ships a model (`make up IMAGE=...`);
-    until a first model is shipped they are unset and the stack declares no service.
-    """
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    # `<ecr-url>@sha256:...` (or `:<git sha>`), as `make image` pushed it.
-    image: Annotated[str, Field(pattern=r"^\S+$")] | None = None
-    # The bento version: it becomes the pods' `model-version` label, so label-safe.
-    model_version: LabelValue | None = None
-    bento_tag: str = ""
-    namespace: DnsLabel = "serving"
-    min_replicas: Annotated[int, Field(ge=1, le=100)] = 2
-    max_replicas: Annotated[int, Field(ge=1, le=500)] = 6
-    target_cpu_percent: Annotated[int, Field(ge=10, le=100)] = 70
-    cpu_millicores: Annotated[int, Field(ge=50, le=64_000)] = 500
-    memory_mib: Annotated[int, Field(ge=64, le=262_144)] = 1024
-    cpu_limit_millicores: Annotated[int, Field(ge=50, le=64_000)] = 1000
-    memory_limit_mib: Annotated[int, Field(ge=64, le=262_144)] = 1024
-    # GPUs per pod; > 0 also tolerates the GPU taint and pins pods to the GPU node pool.
-    gpus: Annotated[int, Field(ge=0, le=8)] = 0
-    # infra/cluster.py labels GPU nodes with their accelerator and workload type.
-    gpu_node_selector: dict[str, str] = Field(
-        default_factory=lambda: {ACCELERATOR_LABEL: "nvidia", WORKLOAD_LABEL: "inference"}
-    )
-    # Where kube-prometheus-stack runs, and the labels its serviceMonitorSelector matches.
-    prometheus_namespace: DnsLabel = "monitoring"
-    service_monitor_labels: dict[str, str] = Field(
-        default_factory=lambda: {"release": "kube-prometheus-stack"}
-    )
-    # Namespaces allowed to call the service besides its own (an ingress controller's, say).
-    client_namespaces: tuple[DnsLabel, ...] = ()
-    # The canary gate: over these, the analysis fails and the controller aborts the rollout.
-    max_error_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.01
-    max_p95_latency_s: Annotated[float, Field(gt=0, le=60)] = 0.5
-    analysis_interval_s: Annotated[int, Field(ge=30, le=3600)] = 60
-    analysis_count: Annotated[int, Field(ge=1, le=60)] = 3
-    failure_limit: Annotated[int, Field(ge=0, le=10)] = 1
-    # How long `pulumi up` waits for the Rollout to become Healthy before failing.
-    rollout_timeout_s: Annotated[int, Field(ge=60, le=7200)] = 1800
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.max_replicas < self.min_replicas:
-            raise ValueError("maxReplicas must be >= minReplicas")
-        if self.cpu_limit_millicores < self.cpu_millicores:
-            raise ValueError("cpuLimitMillicores must be >= cpuMillicores")
-        if self.memory_limit_mib < self.memory_mib:
-            raise ValueError("memoryLimitMib must be >= memoryMib")
-        if (self.image is None) != (self.model_version is None):
-            raise ValueError("image and modelVersion are set together (make up IMAGE=...)")
-        return self
-
-    @property
-    def shipped(self) -> bool:
-        """Whether a model has been shipped to this stack, so there is a service to declare."""
-        return self.image is not None
+def drift_service_account(model_name: str) -> str:
+    return f"{model_name}-drift"
 
 
 class ServingArgs(BaseModel):
@@ -123,10 +97,15 @@ class ServingArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     environment: LabelValue
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
     # params.yaml `package.model_name`: it names the bento and every object here.
     model_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")]
-    # kube-prometheus-stack's Prometheus, queried by the canary analysis.
-    prometheus_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    # kube-prometheus-stack's Prometheus (the canary analysis queries it), the namespace it
+    # scrapes from, the labels its ServiceMonitors carry, and the Pushgateway (infra/monitoring.py).
+    prometheus_url: Url
+    prometheus_namespace: DnsLabel
+    service_monitor_labels: dict[str, str]
+    pushgateway_url: Url
     settings: ServingSettings
 
     @model_validator(mode="after")
@@ -142,6 +121,15 @@ class ServingArgs(BaseModel):
     @property
     def model_version(self) -> str:
         return self.settings.model_version or ""
+
+
+@dataclass(frozen=True)
+class ServingAccess:
+    """What ServingPlatform made for the pods: the bucket and the IRSA roles."""
+
+    bucket: pulumi.Input[str]
+    model_role_arn: pulumi.Input[str]
+    drift_role_arn: pulumi.Input[str]
 
 
 def workload_labels(args: ServingArgs) -> dict[str, str]:
@@ -223,8 +211,38 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def pod_template(args: ServingArgs, service_account: str) -> dict[str, Any]:
-    """The pod: non-root, read-only root filesystem, no privileges, probes on BentoML's health."""
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": BENTO_UID,
+    "runAsGroup": BENTO_UID,
+    "fsGroup": BENTO_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _aws_env(region: str) -> list[dict[str, Any]]:
+    # The pods reach AWS (S3) with their service account's IAM role, in the stack's region.
+    return [
+        {"name": "AWS_REGION", "value": region},
+        {"name": "AWS_DEFAULT_REGION", "value": region},
+    ]
+
+
+def predictions_url(bucket: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.concat("s3://", bucket, f"/{PREDICTIONS_PREFIX}")
+
+
+def pod_template(
+    args: ServingArgs, service_account: str, bucket: pulumi.Input[str]
+) -> dict[str, Any]:
+    """The pod: non-root, read-only root filesystem, no privileges, probes on BentoML's health,
+    requests logged to the artifacts bucket."""
     container = {
         "name": "bento",
         "image": args.image,
@@ -233,30 +251,23 @@ def pod_template(args: ServingArgs, service_account: str) -> dict[str, Any]:
             # One BLAS/OpenMP thread per worker: more threads than cores collapse throughput.
             {"name": "OMP_NUM_THREADS", "value": "1"},
             {"name": "BENTOML_DO_NOT_TRACK", "value": "true"},
+            {"name": PREDICTION_LOG_URL_ENV, "value": predictions_url(bucket)},
+            *_aws_env(args.region),
         ],
         "resources": _resources(args),
         # Loading the model can take a while; liveness only starts once the server has started.
         "startupProbe": _probe("/livez", 5, 60),
         "livenessProbe": _probe("/livez", 10, 3),
         "readinessProbe": _probe("/readyz", 5, 3),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": name, "mountPath": path} for name, path in WRITABLE_DIRS.items()],
     }
     spec: dict[str, Any] = {
         "serviceAccountName": service_account,
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": BENTO_UID,
-            "runAsGroup": BENTO_UID,
-            "fsGroup": BENTO_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        # The IRSA web identity token is a projected service-account token; the account itself
+        # has no Kubernetes permissions.
+        "automountServiceAccountToken": True,
+        "securityContext": POD_SECURITY,
         "containers": [container],
         "volumes": [{"name": name, "emptyDir": {"sizeLimit": "256Mi"}} for name in WRITABLE_DIRS],
         "topologySpreadConstraints": [
@@ -269,7 +280,8 @@ def pod_template(args: ServingArgs, service_account: str) -> dict[str, Any]:
         ],
     }
     if args.settings.gpus:
-        spec["nodeSelector"] = dict(args.settings.gpu_node_selector)
+        # The GPU pools infra/cluster.py labels for inference.
+        spec["nodeSelector"] = args.settings.gpu_node_selector
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
     bento = args.settings.bento_tag
     annotations = {"bentoml.com/bento-tag": bento} if bento else {}
@@ -279,7 +291,95 @@ def pod_template(args: ServingArgs, service_account: str) -> dict[str, Any]:
     }
 
 
-def rollout_spec(args: ServingArgs, service_account: str, template_name: str) -> dict[str, Any]:
+def drift_command(args: ServingArgs, bucket: pulumi.Input[str]) -> list[Any]:
+    """`python -m ml.drift` on the logged requests of the last hours against the training rows
+    published beside the bento; the verdict goes to the Pushgateway, drift starts retraining."""
+    reference = reference_key(args.model_name, args.model_version)
+    return [
+        "python",
+        "-m",
+        "ml.drift",
+        "--current",
+        predictions_url(bucket),
+        "--hours",
+        str(args.settings.drift_window_hours),
+        "--reference",
+        pulumi.Output.concat("s3://", bucket, f"/{reference}"),
+        "--out",
+        DRIFT_OUT,
+        "--pushgateway",
+        args.pushgateway_url,
+        "--dispatch",
+    ]
+
+
+def drift_cronjob_spec(
+    args: ServingArgs, service_account: str, bucket: pulumi.Input[str]
+) -> dict[str, Any]:
+    """The drift check as a CronJob of the model's own image (which holds the ml package)."""
+    labels = {**workload_labels(args), COMPONENT_LABEL: "drift"}
+    container = {
+        "name": "drift",
+        "image": args.image,
+        "workingDir": BENTO_SRC,
+        "command": drift_command(args, bucket),
+        "env": [
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+            {
+                "name": DISPATCH_TOKEN_ENV,
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": DISPATCH_SECRET,
+                        "key": DISPATCH_SECRET_KEY,
+                        "optional": True,
+                    }
+                },
+            },
+            *_aws_env(args.region),
+        ],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "512Mi"},
+            "limits": {"memory": "1Gi"},
+        },
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": [{"name": "tmp", "mountPath": WRITABLE_DIRS["tmp"]}],
+    }
+    pod = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "serviceAccountName": service_account,
+            "automountServiceAccountToken": True,
+            "restartPolicy": "Never",
+            "securityContext": POD_SECURITY,
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+        },
+    }
+    return {
+        "schedule": args.settings.drift_schedule,
+        "timeZone": "Etc/UTC",
+        # One check at a time; a missed hour is skipped, not caught up in a burst.
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 600,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "jobTemplate": {
+            "metadata": {"labels": labels},
+            "spec": {
+                # ml.drift exits non-zero only when it could not judge or publish: a retry
+                # would repeat the same failure (and could dispatch twice).
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": 1800,
+                "ttlSecondsAfterFinished": 86_400,
+                "template": pod,
+            },
+        },
+    }
+
+
+def rollout_spec(
+    args: ServingArgs, service_account: str, template_name: str, bucket: pulumi.Input[str]
+) -> dict[str, Any]:
     """Canary 10% → analysis → 50% → analysis → 100%; a failed analysis aborts and rolls back."""
     analysis = {
         "analysis": {
@@ -310,7 +410,7 @@ def rollout_spec(args: ServingArgs, service_account: str, template_name: str) ->
                 ],
             }
         },
-        "template": pod_template(args, service_account),
+        "template": pod_template(args, service_account, bucket),
     }
 
 
@@ -370,8 +470,180 @@ class RolloutsController(pulumi.ComponentResource):
         self.register_outputs({"status": self.release.status})
 
 
+# What the CI deploy role may do in the deploy namespaces: exactly the objects ModelServing
+# declares, and reading what `pulumi up` watches while it waits for them.
+_WRITE = ["get", "list", "watch", "create", "update", "patch", "delete"]
+_READ = ["get", "list", "watch"]
+DEPLOYER_RULES: list[k8s.rbac.v1.PolicyRuleArgsDict] = [
+    {"api_groups": [""], "resources": ["services", "serviceaccounts"], "verbs": _WRITE},
+    {"api_groups": [""], "resources": ["pods", "pods/log", "endpoints", "events"], "verbs": _READ},
+    {"api_groups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
+    {"api_groups": ["apps"], "resources": ["replicasets"], "verbs": _READ},
+    {"api_groups": ["batch"], "resources": ["cronjobs"], "verbs": _WRITE},
+    {"api_groups": ["batch"], "resources": ["jobs"], "verbs": _READ},
+    {"api_groups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _WRITE},
+    {"api_groups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _WRITE},
+    {"api_groups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _WRITE},
+    {
+        "api_groups": ["argoproj.io"],
+        "resources": ["rollouts", "analysistemplates"],
+        "verbs": _WRITE,
+    },
+    {"api_groups": ["argoproj.io"], "resources": ["analysisruns"], "verbs": _READ},
+    {"api_groups": ["monitoring.coreos.com"], "resources": ["servicemonitors"], "verbs": _WRITE},
+]
+DEPLOYER_ROLE = "model-deployer"
+
+
+@dataclass(frozen=True)
+class ServingPlatformArgs:
+    settings: ServingSettings
+    environment: str
+    model_name: str
+    naming: Naming
+    region: str
+    irsa: Irsa
+    artifacts_bucket: pulumi.Input[str]
+    artifacts_bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    # ci.deployNamespaces, and the Kubernetes group the deploy role is a member of.
+    deploy_namespaces: Sequence[str]
+    deploy_group: str
+
+
+def serving_statements(
+    bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str], region: str
+) -> list[Statement]:
+    """The model pods write their request logs, and nothing else."""
+    return [
+        {
+            "Sid": "WritePredictionLogs",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": pulumi.Output.concat(bucket_arn, f"/{PREDICTIONS_PREFIX}/*"),
+        },
+        _key_through_s3(key_arn, region, ["kms:GenerateDataKey", "kms:Decrypt"]),
+    ]
+
+
+def drift_statements(
+    bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str], region: str
+) -> list[Statement]:
+    """The drift job reads the request logs and the training rows, and nothing else."""
+    prefixes = [PREDICTIONS_PREFIX, reference_key("*", "*").split("/", 1)[0]]
+    return [
+        {
+            "Sid": "ListLogsAndReferences",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}},
+        },
+        {
+            "Sid": "ReadLogsAndReferences",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [pulumi.Output.concat(bucket_arn, f"/{p}/*") for p in prefixes],
+        },
+        _key_through_s3(key_arn, region, ["kms:Decrypt"]),
+    ]
+
+
+def _key_through_s3(key_arn: pulumi.Input[str], region: str, actions: list[str]) -> Statement:
+    # The bucket is encrypted with the stack's key; only S3 may use it on the pods' behalf.
+    return {
+        "Sid": "StackKeyThroughS3",
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+    }
+
+
+class ServingPlatform(pulumi.ComponentResource):
+    """What the model service stands on before any model is shipped (the infra role keeps it):
+    the deploy namespaces, the deploy role's RBAC there, and the pods' IAM roles."""
+
+    access: ServingAccess
+
+    def __init__(
+        self,
+        name: str,
+        args: ServingPlatformArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        after: Sequence[pulumi.Resource] = (),
+    ) -> None:
+        """`after`: what the namespaces wait for (the cluster's nodes)."""
+        super().__init__("mlops:serving:ServingPlatform", name, None, opts)
+        labels = load_identity().cost_labels(args.environment)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(after))
+        self.namespaces: list[pulumi.Resource] = []
+        for ns in args.deploy_namespaces:
+            namespace = k8s.core.v1.Namespace(
+                f"{name}-{ns}",
+                metadata={
+                    "name": ns,
+                    # The pods meet the "restricted" Pod Security Standard; enforce it.
+                    "labels": {**labels, "pod-security.kubernetes.io/enforce": "restricted"},
+                },
+                opts=child,
+            )
+            in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+            role = k8s.rbac.v1.Role(
+                f"{name}-{ns}-deployer",
+                metadata={"name": DEPLOYER_ROLE, "namespace": ns, "labels": labels},
+                rules=DEPLOYER_RULES,
+                opts=in_ns,
+            )
+            binding = k8s.rbac.v1.RoleBinding(
+                f"{name}-{ns}-deployer",
+                metadata={"name": DEPLOYER_ROLE, "namespace": ns, "labels": labels},
+                role_ref={
+                    "api_group": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": DEPLOYER_ROLE,
+                },
+                subjects=[
+                    {
+                        "kind": "Group",
+                        "name": args.deploy_group,
+                        "api_group": "rbac.authorization.k8s.io",
+                    }
+                ],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            )
+            self.namespaces += [namespace, role, binding]
+
+        ns = args.settings.namespace
+        model_role = irsa_role(
+            f"{name}-model",
+            args.naming.role("serving"),
+            args.irsa,
+            ns,
+            args.model_name,
+            serving_statements(args.artifacts_bucket_arn, args.key_arn, args.region),
+            parent=self,
+        )
+        drift_role = irsa_role(
+            f"{name}-drift",
+            args.naming.role("drift"),
+            args.irsa,
+            ns,
+            drift_service_account(args.model_name),
+            drift_statements(args.artifacts_bucket_arn, args.key_arn, args.region),
+            parent=self,
+        )
+        self.access = ServingAccess(
+            bucket=args.artifacts_bucket,
+            model_role_arn=model_role.arn,
+            drift_role_arn=drift_role.arn,
+        )
+        self.register_outputs({"modelRoleArn": model_role.arn, "driftRoleArn": drift_role.arn})
+
+
 class ModelServing(pulumi.ComponentResource):
-    """The model service: a canary Rollout of the bento's image and what it needs around it."""
+    """The model service: a canary Rollout of the bento's image, what it needs around it, and
+    the drift CronJob."""
 
     rollout_name: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -381,46 +653,42 @@ class ModelServing(pulumi.ComponentResource):
         self,
         name: str,
         args: ServingArgs,
+        access: ServingAccess,
         opts: pulumi.ResourceOptions | None = None,
         after: Sequence[pulumi.Resource] = (),
     ) -> None:
-        """`after`: what must exist first: the RolloutsController and kube-prometheus-stack."""
-        super().__init__("mlops:serving:ModelServing", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        """`after`: what must exist first: the ServingPlatform (namespace, roles), the
+        RolloutsController and kube-prometheus-stack (the CRDs)."""
+        super().__init__(MODEL_SERVING_TYPE, name, None, opts)
         labels = workload_labels(args)
         app = args.model_name
         settings = args.settings
         ns = settings.namespace
+        first = pulumi.ResourceOptions(parent=self, depends_on=list(after))
 
         def meta(
-            object_name: str, component: str, annotations: dict[str, str] | None = None
+            object_name: str, component: str, annotations: Mapping[str, Any] | None = None
         ) -> k8s.meta.v1.ObjectMetaArgsDict:
             return {
                 "name": object_name,
                 "namespace": ns,
                 "labels": {**labels, COMPONENT_LABEL: component},
-                "annotations": annotations or {},
+                "annotations": dict(annotations or {}),
             }
-
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={
-                "name": ns,
-                "labels": {
-                    **labels,
-                    # The pods meet the "restricted" Pod Security Standard; enforce it.
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                },
-            },
-            opts=child,
-        )
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account",
-            metadata=meta(app, "serving"),
+            metadata=meta(app, "serving", {IRSA_ANNOTATION: access.model_role_arn}),
             automount_service_account_token=False,
-            opts=in_ns,
+            opts=first,
+        )
+        drift_account = k8s.core.v1.ServiceAccount(
+            f"{name}-drift-account",
+            metadata=meta(
+                drift_service_account(app), "drift", {IRSA_ANNOTATION: access.drift_role_arn}
+            ),
+            automount_service_account_token=False,
+            opts=first,
         )
 
         def service(object_name: str, component: str, headless: bool) -> k8s.core.v1.Service:
@@ -437,7 +705,7 @@ class ModelServing(pulumi.ComponentResource):
                 f"{name}-{object_name}",
                 metadata=meta(object_name, component),
                 spec=spec,
-                opts=in_ns,
+                opts=first,
             )
 
         # Argo Rollouts points these two at the stable and the canary pods.
@@ -453,7 +721,7 @@ class ModelServing(pulumi.ComponentResource):
             metadata={
                 "name": app,
                 "namespace": ns,
-                "labels": {**labels, **settings.service_monitor_labels},
+                "labels": {**labels, **args.service_monitor_labels},
             },
             spec={
                 "selector": {"matchLabels": {NAME_LABEL: app, COMPONENT_LABEL: "metrics"}},
@@ -480,7 +748,7 @@ class ModelServing(pulumi.ComponentResource):
             kind="AnalysisTemplate",
             metadata=meta(f"{app}-canary-health", "analysis"),
             spec=analysis_template_spec(args),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *after]),
+            opts=first,
         )
 
         timeouts = f"{settings.rollout_timeout_s}s"
@@ -498,12 +766,21 @@ class ModelServing(pulumi.ComponentResource):
                     TIMEOUT_ANNOTATION: str(settings.rollout_timeout_s),
                 },
             ),
-            spec=rollout_spec(args, app, f"{app}-canary-health"),
+            spec=rollout_spec(args, app, f"{app}-canary-health", access.bucket),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[template, stable, canary, account, *after],
                 custom_timeouts=pulumi.CustomTimeouts(create=timeouts, update=timeouts),
             ),
+        )
+
+        k8s.batch.v1.CronJob(
+            f"{name}-drift",
+            metadata=meta(f"{app}-drift", "drift"),
+            # The Kubernetes API's own camelCase shape (it shares the pod security settings
+            # with the Rollout's template); the SDK passes such keys through unchanged.
+            spec=cast(Any, drift_cronjob_spec(args, drift_service_account(app), access.bucket)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[drift_account, *after]),
         )
 
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -538,10 +815,10 @@ class ModelServing(pulumi.ComponentResource):
             metadata=meta(app, "serving"),
             # One pod at a time: node drains proceed, and never take the service down.
             spec={"max_unavailable": 1, "selector": {"match_labels": {NAME_LABEL: app}}},
-            opts=in_ns,
+            opts=first,
         )
 
-        allowed_namespaces = sorted({settings.prometheus_namespace, *settings.client_namespaces})
+        allowed_namespaces = sorted({args.prometheus_namespace, *settings.client_namespaces})
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=meta(app, "serving"),
@@ -565,7 +842,7 @@ class ModelServing(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=in_ns,
+            opts=first,
         )
 
         self.rollout_name = rollout.id.apply(lambda _: app)

@@ -95,6 +95,11 @@ def load_identity(params_file: Path = PARAMS_FILE) -> Identity:
     return parse_identity(data.get("identity"))
 
 
+def budget_name(project: str, environment: str) -> str:
+    """A stack's monthly AWS Budget: infra/budget.py creates it, ml/rollout_check.py reads it."""
+    return f"{project}-{environment}"
+
+
 def slug(value: str) -> str:
     """A value made safe for a Kubernetes label or a resource name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-_.")[:63]

@@ -47,8 +47,9 @@ SERVICE = "ml.service:Classifier"
 SERVICE_FILE = REPO_ROOT / "ml" / "service.py"
 # Read by the service at startup, besides the modules it imports.
 DATA_FILES = ("params.yaml",)
-# What ml/service.py needs at runtime besides bentoml (which BentoML pins itself).
-PACKAGES = ("scikit-learn", "scipy", "numpy", "joblib", "pydantic", "pyyaml")
+# What ml/service.py needs at runtime besides bentoml (which BentoML pins itself); the prediction
+# log serializes with orjson and writes to S3 with boto3.
+PACKAGES = ("scikit-learn", "scipy", "numpy", "joblib", "pydantic", "pyyaml", "orjson", "boto3")
 # The sections that made the model or shape the service; identity travels as the cost labels.
 LABELLED_SECTIONS = ("ingest", "validate", "prepare", "train", "package", "serve")
 UNCOMMITTED = "uncommitted"

@@ -1,15 +1,22 @@
 """Prediction logging: what the service saw and answered, kept for drift detection.
 
-The service calls `PredictionLogger.log()` per request. The call only draws the sampling decision
-and puts a reference on a bounded in-memory queue: no serialization and no I/O on the request
-path. A background thread wakes a few times a second (not per request: waking it would cost the
-request a thread switch), batches records and writes one JSON-lines file (or S3 object) per batch,
-partitioned `date=YYYY-MM-DD/hour=HH/`. A full queue drops the request, a failing sink
-drops the batch: both are counted and never reach the caller.
+The service calls `PredictionLogger.log()` per model call. It only draws the sampling decision
+and appends a reference to a bounded in-memory deque: no lock, no serialization and no I/O on
+the request path. A background thread wakes a few times a second (not per request: waking it
+would cost the request a thread switch), batches records and writes one JSON-lines file (or S3
+object) per batch, partitioned `date=YYYY-MM-DD/hour=HH/`. The thread makes no system call per
+record either: each one releases the GIL, and taking it back stalls the serving thread. A full
+queue drops the request, a failing sink drops the batch: both are counted and never reach the
+caller.
 
-One line per row:
-  {"timestamp": "2025-01-31T12:00:00.000000+00:00", "request_id": "...", "bento_tag": "...",
+One line per row; `batch_id` is shared by the rows of one `log()` call (in the service, one
+model call: adaptive batching merges the rows of concurrent requests into it):
+  {"timestamp": "2025-01-31T12:00:00.000000+00:00", "batch_id": "...", "bento_tag": "...",
    "features": {"mean radius": 14.1, ...}, "prediction": {"class": "benign", "probability": 0.97}}
+
+Where, without PREDICTION_LOG_URL: the repository's data/predictions/ when the code runs from a
+source checkout; inside a bento (`bentoml serve` from the store, a container), a `predictions`
+folder in the temporary directory, the one place a read-only container still writes to.
 
 Construct the logger in the service's `__init__`, not at module import: the Prometheus counters
 are created then, after BentoML has put the client into multiprocess mode for /metrics.
@@ -18,31 +25,34 @@ are created then, after BentoML has put the client into multiprocess mode for /m
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
-import queue
 import random
 import tempfile
 import threading
 import time
 import uuid
 import warnings
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlparse
 
 import orjson
 
+from ml.identity import REPO_ROOT
 from ml.params import MonitoringParams, load_params
 from ml.paths import DATA_DIR, MODEL_FILE, TEST_FILE
 
 # Git-ignored: logs are production data, not code.
 DEFAULT_LOG_DIR = DATA_DIR / "predictions"
+# Only a source checkout has it; a bento carries the modules and params.yaml alone.
+CHECKOUT_MARKER = REPO_ROOT / "dvc.yaml"
 URL_ENV = "PREDICTION_LOG_URL"
 SAMPLE_RATE_ENV = "PREDICTION_LOG_SAMPLE_RATE"
 LOG_SUFFIX = ".jsonl"
@@ -167,18 +177,25 @@ def sink_from_url(url: str) -> Sink:
     )
 
 
+def default_log_dir() -> Path:
+    """The repository's data/predictions in a source checkout, else the temporary directory's
+    `predictions` folder (a bento: `make serve` and `make run` pass the repository's instead)."""
+    if CHECKOUT_MARKER.is_file():
+        return DEFAULT_LOG_DIR
+    return Path(tempfile.gettempdir()) / "predictions"
+
+
 # --- Logger --------------------------------------------------------------------------------
 
 
 class _Request(NamedTuple):
-    """One logged request, kept as the caller passed it: serialized on the writer thread."""
+    """One logged call, kept as the caller passed it: serialized on the writer thread."""
 
     rows: Any
     predictions: Sequence[Any]
     columns: Sequence[str] | None
     bento_tag: str
     epoch: float
-    request_id: str
 
 
 _STOP = object()
@@ -186,11 +203,12 @@ _STOP = object()
 
 def _prediction(value: Any) -> dict[str, Any]:
     """A `(class, probability)` pair, or a mapping or object with `label` and `probability`."""
-    if isinstance(value, Mapping):
+    # The service's answers (objects) first: a Mapping check is an ABC lookup per row.
+    if (probability := getattr(value, "probability", None)) is not None:
+        label = value.label
+    elif isinstance(value, Mapping):
         label = value["class"] if "class" in value else value["label"]
         probability = value["probability"]
-    elif hasattr(value, "probability"):
-        label, probability = value.label, value.probability
     else:
         label, probability = value
     return {"class": str(label), "probability": float(probability)}
@@ -207,8 +225,9 @@ def _row_dicts(rows: Any, columns: Sequence[str] | None) -> Iterable[Mapping[str
     return (row.model_dump(by_alias=True) if hasattr(row, "model_dump") else row for row in rows)
 
 
-def _partition(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
+@lru_cache(maxsize=64)
+def _partition(hours_since_epoch: int) -> str:
+    moment = datetime.fromtimestamp(hours_since_epoch * 3600, UTC)
     return f"date={moment:%Y-%m-%d}/hour={moment:%H}"
 
 
@@ -233,9 +252,14 @@ class PredictionLogger:
         self.batch_rows = batch_rows
         self.flush_seconds = flush_seconds
         self.bento_tag = bento_tag
+        self.queue_size = queue_size
         self._random = random.Random(seed)  # noqa: S311 - sampling, not security
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        # append() and popleft() are atomic: the request thread never waits for the writer.
+        self._queue: deque[Any] = deque()
         self._wake = threading.Event()
+        # Batch ids: random per logger, then counted (uuid4 per batch is a system call each).
+        prefix = uuid.uuid4().hex[:16]
+        self._batch_ids = (f"{prefix}-{n}" for n in itertools.count())
         self._metrics = _metrics()
         self._last_warning = 0.0
         self._suppressed = 0
@@ -248,8 +272,8 @@ class PredictionLogger:
     def from_env(
         cls, *, bento_tag: str = "", params: MonitoringParams | None = None
     ) -> PredictionLogger:
-        """Sink from PREDICTION_LOG_URL (default: the local data/predictions folder), sample
-        rate from PREDICTION_LOG_SAMPLE_RATE or params.yaml's monitoring section."""
+        """Sink from PREDICTION_LOG_URL (default: `default_log_dir()`), sample rate from
+        PREDICTION_LOG_SAMPLE_RATE or params.yaml's monitoring section (0: nothing is logged)."""
         settings = params or load_params().monitoring
         rate = settings.log_sample_rate
         if raw := os.environ.get(SAMPLE_RATE_ENV):
@@ -260,7 +284,7 @@ class PredictionLogger:
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{SAMPLE_RATE_ENV}: must be within [0, 1], got {raw!r}")
         return cls(
-            sink_from_url(os.environ.get(URL_ENV) or str(DEFAULT_LOG_DIR)),
+            sink_from_url(os.environ.get(URL_ENV) or str(default_log_dir())),
             sample_rate=rate,
             queue_size=settings.log_queue_size,
             batch_rows=settings.log_batch_rows,
@@ -290,16 +314,14 @@ class PredictionLogger:
             rows,
             predictions,
             columns,
-            bento_tag if bento_tag is not None else self.bento_tag,
+            self.bento_tag if bento_tag is None else bento_tag,
             time.time() if timestamp is None else timestamp,
-            uuid.uuid4().hex,
         )
-        try:
-            self._queue.put_nowait(request)
-        except queue.Full:
+        if len(self._queue) >= self.queue_size:
             self._metrics.dropped.labels(reason="queue_full").inc(len(predictions))
             self._warn("prediction log queue full: dropping requests (writer behind the sink)")
             return False
+        self._queue.append(request)
         return True
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -307,10 +329,7 @@ class PredictionLogger:
         if self._closed:
             return True
         done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout)
-        except queue.Full:
-            return False
+        self._queue.append(done)
         self._wake.set()
         return done.wait(timeout)
 
@@ -320,13 +339,11 @@ class PredictionLogger:
             return
         self._closed = True
         atexit.unregister(self.close)
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            self._warn("prediction log writer stuck; queued records are lost on shutdown")
-            return
+        self._queue.append(_STOP)
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._warn("prediction log writer stuck in the sink; queued records are lost")
 
     def __enter__(self) -> PredictionLogger:
         return self
@@ -344,11 +361,8 @@ class PredictionLogger:
             self._wake.wait(min(_POLL_S, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
             signal = None  # a flush() Event or _STOP, handled once what precedes it is written
-            while signal is None:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            while signal is None and self._queue:
+                item = self._queue.popleft()
                 if isinstance(item, _Request):
                     batch.append(item)
                     rows += len(item.predictions)
@@ -369,7 +383,8 @@ class PredictionLogger:
         parts: dict[str, list[bytes]] = defaultdict(list)
         for request in batch:
             try:
-                parts[_partition(request.epoch)].extend(_lines(request))
+                lines = _lines(request, next(self._batch_ids))
+                parts[_partition(int(request.epoch // 3600))].extend(lines)
             except Exception as error:  # one malformed request loses itself, not the batch
                 self._metrics.dropped.labels(reason="invalid").inc(len(request.predictions))
                 self._warn(f"prediction log request not serializable: {error!r}")
@@ -395,14 +410,14 @@ class PredictionLogger:
         self._last_warning, self._suppressed = now, 0
 
 
-def _lines(request: _Request) -> list[bytes]:
+def _lines(request: _Request, batch_id: str) -> list[bytes]:
     stamp = datetime.fromtimestamp(request.epoch, UTC).isoformat(timespec="microseconds")
     # orjson: a tenth of json's time per row, and numpy scalars as numbers.
     return [
         orjson.dumps(
             {
                 "timestamp": stamp,
-                "request_id": request.request_id,
+                "batch_id": batch_id,
                 "bento_tag": request.bento_tag,
                 "features": features,
                 "prediction": _prediction(prediction),

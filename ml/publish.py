@@ -9,6 +9,10 @@ and an index entry beside it, `<version>.json`, that lists everything about the 
 downloading it. A published version is never overwritten: publishing it again is a no-op, so a
 rerun of the deploy workflow is safe. `bentoml import s3://<bucket>/bentos/<name>/<version>.bento`
 (or downloading it and `bentoml import <file>`) brings a bento back.
+
+The training rows the model learned from (data/prepared/train.csv, when present) go beside it as
+`s3://<bucket>/reference/<name>/<version>/train.csv`: the cluster's drift CronJob compares the
+logged requests with them (infra/serving.py).
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ml.identity import COST_LABEL_KEYS
-from ml.paths import use_repo_bentoml_home
+from ml.paths import TRAIN_FILE, use_repo_bentoml_home
 from ml.ship import ShipError, artifacts_bucket, bento_tag, write_summary
 
 REGISTRY_PREFIX = "bentos"
+REFERENCE_PREFIX = "reference"
 # S3 allows ten tags per object: the cost labels plus which bento this is.
 _TAG_KEYS = (*COST_LABEL_KEYS, "bento-name", "bento-version")
 
@@ -44,6 +49,11 @@ def archive_key(name: str, version: str) -> str:
 
 def index_key(name: str, version: str) -> str:
     return f"{REGISTRY_PREFIX}/{name}/{version}.json"
+
+
+def reference_key(name: str, version: str) -> str:
+    """Where the training rows of a published bento live (the drift check's reference)."""
+    return f"{REFERENCE_PREFIX}/{name}/{version}/{TRAIN_FILE.name}"
 
 
 def split_tag(tag: str) -> tuple[str, str]:
@@ -107,14 +117,28 @@ def read_entry(bucket: str, tag: str, s3: Any = None) -> RegistryEntry:
     return RegistryEntry(**json.loads(body))
 
 
-def publish(tag: str, bucket: str, s3: Any = None) -> tuple[RegistryEntry, bool]:
-    """Export the bento to the bucket; returns its entry and whether this call uploaded it."""
+def publish_reference(bucket: str, name: str, version: str, rows: Path, s3: Any) -> bool:
+    """Upload the training rows beside the bento once; whether this call uploaded them."""
+    key = reference_key(name, version)
+    if not rows.is_file() or _exists(s3, bucket, key):
+        return False
+    s3.upload_file(str(rows), bucket, key, ExtraArgs={"ContentType": "text/csv"})
+    return True
+
+
+def publish(
+    tag: str, bucket: str, s3: Any = None, reference: Path | None = None
+) -> tuple[RegistryEntry, bool]:
+    """Export the bento to the bucket; returns its entry and whether this call uploaded it.
+    `reference` (the training rows), when the file exists, goes beside it if not there yet."""
     name, version = split_tag(tag)
     s3 = s3 or boto3.client("s3")
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as error:
         raise ShipError(f"bucket {bucket} is missing or not readable: {error}") from None
+    if reference is not None and publish_reference(bucket, name, version, reference, s3):
+        print(f"publish: training rows uploaded to s3://{bucket}/{reference_key(name, version)}")
     if _exists(s3, bucket, index_key(name, version)):
         return read_entry(bucket, tag, s3), False
     use_repo_bentoml_home()
@@ -124,7 +148,10 @@ def publish(tag: str, bucket: str, s3: Any = None) -> tuple[RegistryEntry, bool]
     try:
         bento = bentoml.get(tag)
     except NotFound:
-        raise ShipError(f"bento {tag} is not in the local store: run `make package`") from None
+        raise ShipError(
+            f"bento {tag} is not in the local store: run `make repro`, or `dvc repro --force "
+            "--single-item package` when the pipeline is already up to date (a fresh clone)"
+        ) from None
     labels = {str(k): str(v) for k, v in bento.info.labels.items()}
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(bentoml.export_bento(tag, str(Path(tmp) / f"{version}.bento")))
@@ -173,9 +200,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bento", help="NAME:VERSION (default: reports/bento.json)")
     parser.add_argument("--bucket", help="artifacts bucket (default: $ARTIFACTS_BUCKET)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=TRAIN_FILE,
+        help="training rows for the drift check, uploaded when the file exists",
+    )
     options = parser.parse_args(argv)
     try:
-        entry, uploaded = publish(bento_tag(options.bento), artifacts_bucket(options.bucket))
+        entry, uploaded = publish(
+            bento_tag(options.bento), artifacts_bucket(options.bucket), reference=options.reference
+        )
     except ShipError as error:
         print(f"publish: {error}", file=sys.stderr)
         return 2

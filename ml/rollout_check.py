@@ -2,10 +2,11 @@
 
     python -m ml.rollout_check --stack prod [--override "reason"]
 
-Reads the stack's AWS Budget (named by `budget_name`, which infra/budget.py uses too) and refuses
-the rollout, exit status 1, once the actual spend this period has reached the limit: more pods
-would only add to an overrun. `--override REASON` (`make rollout-check FORCE=1 REASON=...`) lets
-it through and prints the reason to the log and the job summary, so the decision is on record.
+Reads the stack's AWS Budget (ml.identity.budget_name, the name infra/budget.py gives it) and
+refuses the rollout, exit status 1, once the actual spend this period has reached the limit:
+more pods would only add to an overrun. `--override REASON` (`make rollout-check FORCE=1
+REASON=...`) lets it through and prints the reason to the log and the job summary, so the
+decision is on record.
 A budget that does not exist is an error (exit 2), never a pass.
 """
 
@@ -21,16 +22,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ml.identity import load_identity
+from ml.identity import budget_name, load_identity
 from ml.ship import write_summary
 
 # AWS Budgets is a global service answered from us-east-1.
 BUDGETS_REGION = "us-east-1"
-
-
-def budget_name(project: str, environment: str) -> str:
-    """The name of a stack's monthly cost budget: `<project>-<environment>`."""
-    return f"{project}-{environment}"
 
 
 class BudgetError(RuntimeError):

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ml.paths import BENTO_INFO_FILE, use_repo_bentoml_home
+from ml.prediction_log import DEFAULT_LOG_DIR, URL_ENV
 
 LOCALHOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60.0
@@ -154,11 +155,18 @@ def running(
             stop(process)
 
 
+def prediction_log_env() -> dict[str, str]:
+    """A bento served from this checkout logs its predictions to its data/predictions folder
+    (inside the bento, the default would be a temporary folder), unless PREDICTION_LOG_URL says
+    otherwise."""
+    return {URL_ENV: os.environ.get(URL_ENV) or str(DEFAULT_LOG_DIR)}
+
+
 @contextmanager
 def running_bento(bento: str, port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     use_repo_bentoml_home()
-    with running(serve_command(bento, port), port) as url:
+    with running(serve_command(bento, port), port, prediction_log_env()) as url:
         yield url
 
 
@@ -175,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"serve: {error}") from None
     print(f"serve: {bento} on http://{options.host}:{options.port} (Ctrl-C stops it)", flush=True)
     command = serve_command(bento, options.port, options.host)
+    os.environ.update(prediction_log_env())
+    print(f"serve: predictions are logged to {os.environ[URL_ENV]}", flush=True)
     os.execv(command[0], command)  # noqa: S606 - our own interpreter, no shell
 
 

@@ -22,8 +22,17 @@ Every body is read as JSON whatever its Content-Type, so `curl -d @ml/sample_req
 without a header, and a form or multipart body gets the same 400 instead of a parser's 500.
 
 Operations: `/livez`, `/readyz`, and `/metrics` with BentoML's request metrics beside
-`predictions_total{class=...}`. Workers, threads, timeout, concurrency limit and batching come
-from params.yaml's `serve` section; each worker runs the model with one OpenMP thread.
+`predictions_total{class=...}` and the prediction log's `prediction_log_*_total` counters. Workers,
+threads, timeout, concurrency limit and batching come from params.yaml's `serve` section; each
+worker runs the model with one OpenMP thread.
+
+Prediction log (ml/prediction_log.py, for drift detection): each answered row with its features,
+the bento tag and a timestamp, for a share of the model calls (`monitoring.log_sample_rate`,
+env PREDICTION_LOG_SAMPLE_RATE; 0 turns logging off). The sink is PREDICTION_LOG_URL
+(`s3://bucket/prefix` in the cluster; `make serve` and `make run` pass the repository's
+data/predictions), else a folder in the temporary directory, a container's writable place. The
+request only queues references; a background thread serializes and writes, and a failing sink
+is counted on /metrics, never answered to the client. Shutdown flushes what is queued.
 
 `/predict` itself is the batchable method: BentoML's dispatcher merges the rows of concurrent
 requests into one `predict_proba` call (a call costs about the same for 1 row or 64) and splits a
@@ -51,6 +60,7 @@ from starlette.requests import Request
 from ml.features import CLASS_NAMES, FEATURE_NAMES
 from ml.identity import load_identity
 from ml.params import load_params
+from ml.prediction_log import PredictionLogger
 
 PARAMS = load_params()
 SERVE = PARAMS.serve
@@ -129,14 +139,21 @@ class Scorer:
         if sorted(columns) != sorted(FEATURE_NAMES):
             raise ValueError("the model's features differ from ml/features.py")
         # Rows become arrays in the model's own column order, so its names are not needed.
+        self.columns = columns
         self.attributes = [FIELD_NAMES[name] for name in columns]
         self.labels = [CLASS_NAMES[int(c)] for c in model.classes_]
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
     def __call__(self, rows: Sequence[Any]) -> list[Prediction]:
-        features = np.array(
+        return self.answer(self.features(rows))
+
+    def features(self, rows: Sequence[Any]) -> np.ndarray:
+        """The rows as a float array, one column per feature in the order of `columns`."""
+        return np.array(
             [[getattr(row, name) for name in self.attributes] for row in rows], dtype=np.float64
         )
+
+    def answer(self, features: np.ndarray) -> list[Prediction]:
         probabilities = self.model.predict_proba(features)
         best = probabilities.argmax(axis=1)
         return [
@@ -157,8 +174,8 @@ def tune_gc() -> None:
 
 
 def _tracing(sample_rate: float) -> dict[str, Any]:
-    # BentoML builds a span per request even when none is sampled, which costs a quarter of the
-    # service's CPU per prediction; untraced, the middleware is skipped for the API and probes.
+    # BentoML builds a span per request even when none is sampled: about a fifth of the service's
+    # CPU per prediction (measured with `make bench`). Untraced, the API and probes skip it.
     if sample_rate > 0:
         return {"sample_rate": sample_rate}
     return {"sample_rate": 0.0, "excluded_urls": ["/predict", "/livez", "/readyz", "/metrics"]}
@@ -170,7 +187,7 @@ def _tracing(sample_rate: float) -> dict[str, Any]:
     workers=SERVE.workers,
     threads=SERVE.threads,
     traffic={"timeout": SERVE.timeout_s, "max_concurrency": SERVE.max_concurrency},
-    # One log line per request costs more CPU than the prediction; metrics keep the counts.
+    # No log line per request at thousands of requests a second: /metrics keeps the counts.
     logging={"access": {"enabled": False}},
     tracing=_tracing(SERVE.tracing_sample_rate),
 )
@@ -179,6 +196,8 @@ class Classifier:
         # In a bento the model name is an alias of the exact version it was built with.
         self.scorer = Scorer(bentoml.sklearn.load_model(MODEL_NAME))
         self.predictions = predictions_counter()
+        # Created here, in the worker, for the same reason as the counter above.
+        self.prediction_log = PredictionLogger.from_env(bento_tag=served_bento_tag())
         tune_gc()
 
     @bentoml.api(
@@ -189,10 +208,24 @@ class Classifier:
     )
     def predict(self, rows: list[Any]) -> Predictions:
         """The predicted class and its probability for each row, in order."""
-        predictions = self.scorer(rows)
+        features = self.scorer.features(rows)
+        predictions = self.scorer.answer(features)
         for label, count in Counter(p.label for p in predictions).items():
             self.predictions.labels(label).inc(count)
+        # The array and the answers as they are: serialized on the logger's thread, not here.
+        self.prediction_log.log(features, predictions, columns=self.scorer.columns)
         return predictions
+
+    @bentoml.on_shutdown
+    def flush_prediction_log(self) -> None:
+        """Write what is still queued before the worker exits."""
+        self.prediction_log.close()
+
+
+def served_bento_tag() -> str:
+    """The tag of the bento being served; empty when served from source (no bento)."""
+    bento = Classifier.bento
+    return "" if bento is None else str(bento.tag)
 
 
 def validation_errors(body: bytes) -> list[dict[str, Any]]:

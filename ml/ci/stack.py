@@ -7,10 +7,12 @@
 `env` turns the stack's outputs into the variables the shipping steps read (ARTIFACTS_BUCKET,
 ECR_REPOSITORY_URL), appended to $GITHUB_ENV in GitHub Actions, printed as `export` lines
 otherwise. `up --image` ships a model: it sets the stack's `serving` image, model version and
-bento tag, then runs `pulumi up`, which waits for the canary to finish (infra/serving.py). `up`
-and `preview` without an image keep the model that is deployed: the stack's newest rollout
-record (ml/rollout_record.py) names it, since CI never commits the config it sets; before the
-first shipped model there is none and the stack declares no service.
+bento tag, then runs `pulumi up --target` of the ModelServing component and what depends on it
+(the CI deploy role may change nothing else), which waits for the canary to finish
+(infra/serving.py). `up` and `preview` without an image cover the whole stack (the infra role,
+a platform engineer) and keep the model that is deployed: the stack's newest rollout record
+(ml/rollout_record.py) names it, since CI never commits the config it sets; before the first
+shipped model there is none and the stack declares no service.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.serving import model_serving_urn
 from ml.ci import aws_credentials, capture, run
-from ml.identity import REPO_ROOT
+from ml.identity import REPO_ROOT, load_identity
 from ml.publish import split_tag
 from ml.ship import BUCKET_ENV, ShipError
 
@@ -69,8 +72,15 @@ def preview_command(stack: str) -> list[str]:
     return ["pulumi", "preview", "--stack", stack, "--diff", "--non-interactive"]
 
 
-def up_command(stack: str) -> list[str]:
-    return ["pulumi", "up", "--stack", stack, "--yes", "--diff", "--non-interactive"]
+def up_command(stack: str, target: str | None = None) -> list[str]:
+    """`pulumi up`; with `target` (a URN), only that resource, its children and dependents."""
+    command = ["pulumi", "up", "--stack", stack, "--yes", "--diff", "--non-interactive"]
+    return [*command, "--target", target, "--target-dependents"] if target else command
+
+
+def model_up_command(stack: str) -> list[str]:
+    """`pulumi up` of the model service alone, as the CI deploy role may run it."""
+    return up_command(stack, model_serving_urn(load_identity().project, stack))
 
 
 def deployed_model(stack: str, outputs: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -139,7 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ShipError, subprocess.SubprocessError) as error:
         print(f"stack: {error}", file=sys.stderr)
         return 2
-    command = up_command if options.action == "up" else preview_command
+    if options.action == "preview":
+        return run(preview_command(options.stack), cwd=REPO_ROOT)
+    command = model_up_command if options.image else up_command
     return run(command(options.stack), cwd=REPO_ROOT)
 
 

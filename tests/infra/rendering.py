@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import pulumi
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
-
-from ml.identity import REPO_ROOT
 
 # How the SDK marks a secret value on the wire: {SIG: SECRET_SIG, "value": ...}.
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -107,18 +101,8 @@ def by_type(resources: list[Declared], typ: str) -> list[Declared]:
     return [r for r in resources if r.typ == typ]
 
 
-@cache
 def stack_plan(stack: str) -> dict[str, Any]:
-    """The offline plan of a real stack (`python -m infra.plan`), once per test session.
+    """The offline plan of a real stack (`python -m infra.plan`), once per test session."""
+    from tests.infra.plans import plan_json
 
-    A subprocess, so the program's Pulumi runtime state stays out of this one.
-    """
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.plan", "--stack", stack, "--format", "json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return plan_json(stack)

@@ -9,30 +9,36 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from infra.budget import Budget, BudgetArgs
-from ml.identity import COST_TAG_KEYS, load_identity
+from infra.budget import BUDGET_METRIC, Budget, BudgetArgs
+from infra.config import BudgetSettings
+from ml.identity import COST_TAG_KEYS, budget_name, load_identity
 from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
 
 EMAILS = ["ml-platform@example.com", "finance@example.com"]
 BUDGET = "aws:budgets/budget:Budget"
+# The budget section of a stack file (camelCase keys).
+SECTION = {
+    "monthlyLimitUsd": 150,
+    "alertEmails": EMAILS,
+    "actualAlertPercent": 80,
+    "forecastAlertPercent": 100,
+    "activateCostAllocationTags": False,
+}
 
 
-def budget(**overrides: Any) -> list[Declared]:
+def budget(**section: Any) -> list[Declared]:
     args = BudgetArgs(
-        **{
-            "environment": "dev",
-            "name": "mlops-template-dev",
-            "monthly_limit_usd": 150,
-            "alert_emails": EMAILS,
-            **overrides,
-        }
+        settings=BudgetSettings.model_validate({**SECTION, **section}),
+        environment="dev",
+        name=budget_name("mlops-template", "dev"),
+        topic_name="mlops-template-dev-budget-alerts",
     )
     return render(lambda: Budget("budget", args) and None)
 
 
 @pytest.fixture(scope="module")
 def declared() -> list[Declared]:
-    return budget(activate_cost_allocation_tags=True)
+    return budget(activateCostAllocationTags=True)
 
 
 def one(resources: list[Declared], typ: str) -> dict[str, Any]:
@@ -46,12 +52,21 @@ def test_monthly_cost_budget_for_this_project_and_environment(declared: list[Dec
     assert inputs["name"] == "mlops-template-dev"
     assert (inputs["budgetType"], inputs["timeUnit"]) == ("COST", "MONTHLY")
     assert (inputs["limitAmount"], inputs["limitUnit"]) == ("150.00", "USD")
-    assert inputs["costFilters"] == [
-        {
-            "name": "TagKeyValue",
-            "values": [f"user:project${identity.project}", "user:environment$dev"],
-        }
-    ]
+    assert inputs["metrics"] == BUDGET_METRIC
+    assert "costFilters" not in inputs
+    # Both tags at once (AND): another project's dev, or this project's prod, do not count.
+    assert inputs["filterExpression"] == {
+        "ands": [
+            {"tags": {"key": "project", "values": [identity.project], "matchOptions": ["EQUALS"]}},
+            {"tags": {"key": "environment", "values": ["dev"], "matchOptions": ["EQUALS"]}},
+        ]
+    }
+
+
+def test_the_budget_is_named_as_the_rollout_gate_reads_it() -> None:
+    from ml import rollout_check
+
+    assert rollout_check.budget_name is budget_name
 
 
 def test_alerts_at_80_percent_actual_and_100_percent_forecast(declared: list[Declared]) -> None:
@@ -69,6 +84,7 @@ def test_alerts_at_80_percent_actual_and_100_percent_forecast(declared: list[Dec
 
 def test_topic_is_encrypted_and_emails_subscribe(declared: list[Declared]) -> None:
     topic = one(declared, "aws:sns/topic:Topic")
+    assert topic["name"] == "mlops-template-dev-budget-alerts"
     assert topic["kmsMasterKeyId"] == "arn:aws:mock:::budget-alerts-key"
     key = one(declared, "aws:kms/key:Key")
     assert key["enableKeyRotation"] is True
@@ -106,25 +122,30 @@ def test_cost_allocation_tags_are_activated_when_asked(declared: list[Declared])
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("section", "key"),
     [
-        ({"alert_emails": ["not-an-email"]}, "alert_emails.0"),
-        ({"alert_emails": []}, "alert_emails"),
-        ({"monthly_limit_usd": 0}, "monthly_limit_usd"),
-        ({"forecast_percent": -5}, "forecast_percent"),
+        ({"alertEmails": ["not-an-email"]}, "alertEmails.0"),
+        ({"alertEmails": []}, "alertEmails"),
+        ({"monthlyLimitUsd": 0}, "monthlyLimitUsd"),
+        ({"forecastAlertPercent": -5}, "forecastAlertPercent"),
+        ({"activateCostAllocationTags": "sometimes"}, "activateCostAllocationTags"),
     ],
 )
-def test_bad_settings_name_the_field(overrides: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError, match=field):
-        BudgetArgs(
-            **{
-                "environment": "dev",
-                "name": "mlops-template-dev",
-                "monthly_limit_usd": 150,
-                "alert_emails": EMAILS,
-                **overrides,
-            }
-        )
+def test_bad_settings_name_the_key(section: dict[str, Any], key: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        BudgetSettings.model_validate({**SECTION, **section})
+    assert key in {".".join(map(str, e["loc"])) for e in raised.value.errors()}
+
+
+def _expression(value: Any) -> Any:
+    """Pulumi's inputs as the Budgets API spells them (`ands` -> `And`, `key` -> `Key`)."""
+    names = {"ands": "And", "tags": "Tags", "key": "Key", "values": "Values"}
+    names["matchOptions"] = "MatchOptions"
+    if isinstance(value, dict):
+        return {names[k]: _expression(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expression(v) for v in value]
+    return value
 
 
 def test_aws_apis_accept_the_declared_documents(declared: list[Declared], aws_env: str) -> None:
@@ -149,7 +170,8 @@ def test_aws_apis_accept_the_declared_documents(declared: list[Declared], aws_en
         Budget={
             "BudgetName": inputs["name"],
             "BudgetLimit": {"Amount": inputs["limitAmount"], "Unit": inputs["limitUnit"]},
-            "CostFilters": {f["name"]: f["values"] for f in inputs["costFilters"]},
+            "FilterExpression": _expression(inputs["filterExpression"]),
+            "Metrics": [inputs["metrics"]],
             "TimeUnit": inputs["timeUnit"],
             "BudgetType": inputs["budgetType"],
         },
@@ -167,7 +189,7 @@ def test_aws_apis_accept_the_declared_documents(declared: list[Declared], aws_en
         ],
     )
     stored = budgets.describe_budget(AccountId=ACCOUNT_ID, BudgetName=inputs["name"])["Budget"]
-    assert stored["CostFilters"] == {"TagKeyValue": cost_values(inputs)}
+    assert stored["FilterExpression"] == _expression(inputs["filterExpression"])
     listed = budgets.describe_notifications_for_budget(
         AccountId=ACCOUNT_ID, BudgetName=inputs["name"]
     )["Notifications"]
@@ -175,8 +197,3 @@ def test_aws_apis_accept_the_declared_documents(declared: list[Declared], aws_en
     attributes = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
     assert attributes["KmsMasterKeyId"] == key["Arn"]
     assert json.loads(attributes["Policy"])["Statement"][0]["Resource"] == topic_arn
-
-
-def cost_values(inputs: dict[str, Any]) -> list[str]:
-    (only,) = inputs["costFilters"]
-    return only["values"]

@@ -1,4 +1,4 @@
-"""The EKS cluster: control plane, node pools, IRSA, autoscaler and GPU device plugin."""
+"""The EKS cluster: control plane, node pools, IRSA, autoscaler, GPU device plugin, volumes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from infra.cluster import (
     AUTOSCALER_TEMPLATE,
     DEVICE_PLUGIN_CHART_VERSION,
     DEVICE_PLUGIN_LABEL,
+    EBS_CSI_ADDON,
+    GP3_STORAGE_CLASS,
     NODE_POOL_LABEL,
     WORKLOAD_LABEL,
     Cluster,
@@ -270,3 +272,28 @@ def test_admin_roles_get_cluster_admin_access(bottlerocket: Declared) -> None:
 def test_gpu_pool_model_knows_its_gpu_count() -> None:
     pool = stack_settings("prod").cluster.gpu_pools[0]
     assert isinstance(pool, GpuPool) and pool.gpus_per_node == 1
+
+
+def test_volumes_come_from_the_ebs_csi_driver_encrypted_and_cost_tagged(prod: Declared) -> None:
+    addon = prod.one("aws:eks/addon:Addon", EBS_CSI_ADDON).inputs
+    role_name = f"{stack_settings('prod').naming.prefix}-ebs-csi"
+    role = prod.one("aws:iam/role:Role", role_name)
+    assert addon["serviceAccountRoleArn"].startswith(f"arn:aws:iam::{ACCOUNT_ID}:role/{role_name}-")
+    (trust,) = policy(role.inputs["assumeRolePolicy"])["Statement"]
+    (subject,) = [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    assert subject == ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
+    attachment = prod.one(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs-csi-AmazonEBSCSIDriverPolicy"
+    )
+    assert attachment.inputs["policyArn"] == (
+        "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+    storage_class = prod.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs
+    assert storage_class["metadata"]["name"] == GP3_STORAGE_CLASS
+    assert storage_class["provisioner"] == "ebs.csi.aws.com"
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+    parameters = storage_class["parameters"]
+    assert (parameters["type"], parameters["encrypted"]) == ("gp3", "true")
+    specs = [v for k, v in parameters.items() if k.startswith("tagSpecification_")]
+    tagged = dict(spec.split("=", 1) for spec in specs)
+    assert tagged == cost_tags(stack_settings("prod"))

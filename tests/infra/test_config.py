@@ -65,6 +65,23 @@ def test_no_setting_has_a_silent_default() -> None:
     assert defaults == []
 
 
+def test_every_setting_says_what_it_does() -> None:
+    # The README's table of settings is generated from these descriptions.
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in _models(StackSettings)
+        for name, field in model.model_fields.items()
+        if model.__module__ == "infra.config" and not (field.description or "").strip()
+    ]
+    assert missing == []
+    assert {m.__name__ for m in _models(StackSettings)} >= {
+        "MonitoringSettings",
+        "BudgetSettings",
+        "ServingSettings",
+        "CiSettings",
+    }
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_identity_lives_only_in_params(stack: str) -> None:
     text = (REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
@@ -237,6 +254,62 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     ("unknown state backend", _set("state.backend", "gcs"), f"{NS}state.backend"),
     ("missing section", _set("storage", None), f"{NS}storage: Field required"),
+    (
+        "unknown alert threshold",
+        _set("monitoring.alertThresholds", {"error_rate": 0.1}),
+        f"{NS}monitoring.alertThresholds: error_rate: no such threshold; known: ",
+    ),
+    (
+        "alert threshold out of range",
+        _set("monitoring.alertThresholds", {"error_ratio": 2}),
+        f"{NS}monitoring.alertThresholds: error_ratio: must be in (0, 1]",
+    ),
+    (
+        "Prometheus retention in words",
+        _set("monitoring.retention", "two weeks"),
+        f"{NS}monitoring.retention: 'two weeks' is not a duration like 15d",
+    ),
+    ("no alert recipient", _set("monitoring.alertEmails", []), f"{NS}monitoring.alertEmails"),
+    (
+        "cost tag switch that is not a boolean",
+        _set("budget.activateCostAllocationTags", "sometimes"),
+        f"{NS}budget.activateCostAllocationTags",
+    ),
+    (
+        "infra role trusting a deploy environment",
+        _set("ci.infraEnvironments", ["dev"]),
+        f"{NS}ci.infraEnvironments: dev also in deployEnvironments",
+    ),
+    ("no infra environment", _set("ci.infraEnvironments", []), f"{NS}ci.infraEnvironments"),
+    (
+        "service outside the deploy namespaces",
+        _set("serving.namespace", "models"),
+        f"{NS}serving: namespace 'models' is not one of ci.deployNamespaces (serving)",
+    ),
+    (
+        "GPU pods without an inference pool",
+        lambda c: (
+            c[NS + "serving"].update(gpus=1),
+            c[NS + "cluster"]["gpuPools"][0].update(workloadType="training"),
+        ),
+        f"{NS}serving: gpus is 1 but no cluster.gpuPools entry has workloadType inference",
+    ),
+    (
+        "more GPUs per pod than a node has",
+        _set("serving.gpus", 4),
+        f"{NS}serving: gpus is 4 but no cluster.gpuPools entry",
+    ),
+    (
+        "half a shipped model",
+        _set("serving.image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"),
+        f"{NS}serving: image, modelVersion and bentoTag are set together",
+    ),
+    (
+        "drift schedule in words",
+        _set("serving.driftSchedule", "hourly"),
+        f"{NS}serving.driftSchedule: 'hourly' is not a five-field cron schedule",
+    ),
+    ("missing serving setting", _set("serving.image", None), f"{NS}serving.image: Field required"),
     ("misspelt section", _set("netwrok", {}), f"{NS}netwrok: unknown key"),
     (
         "misspelt setting",
@@ -308,3 +381,17 @@ def test_naming_is_derived_from_identity() -> None:
     assert naming.bucket("dvc", "123456789012") == "acme-dev-dvc-123456789012"
     assert naming.cluster_log_group == "/aws/eks/acme-dev/cluster"
     assert naming.too_long() == []
+
+
+def test_every_role_the_stack_names_fits_the_length_check() -> None:
+    """Naming.too_long checks ROLE_PURPOSES; every other role purpose must be no longer."""
+    import re
+
+    from infra.config import ROLE_PURPOSES
+
+    sources = "\n".join(p.read_text() for p in (REPO_ROOT / "infra").glob("*.py"))
+    used = set(re.findall(r"\.role\(\s*\"([a-z0-9-]+)\"\s*\)", sources))
+    # CI roles are named through CiAccess._role(args, "<purpose>", ...).
+    used |= set(re.findall(r"_role\(\s*args,\s*\"([a-z0-9-]+)\"", sources))
+    assert {"cluster", "ebs-csi", "alertmanager", "serving", "drift", "ci-infra"} <= used
+    assert max(map(len, used)) <= max(map(len, ROLE_PURPOSES))

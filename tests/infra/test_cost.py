@@ -16,6 +16,7 @@ import pytest
 from infra import cost
 from infra.cost import CostError, Plan, estimate, load_plan, load_prices, parse_plan, report
 from tests.infra.rendering import stack_plan
+from tests.infra.unit import stack_settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "plans"
 PRICES = DATA / "prices.yaml"
@@ -286,3 +287,16 @@ def test_dev_idles_under_its_target() -> None:
     assert result["idle_monthly_usd"] <= 1.6 * EKS_FEE, json.dumps(
         {r["name"]: r["idle"] for r in result["by_resource"]}
     )
+
+
+def test_nodes_in_public_subnets_pay_for_their_addresses_in_the_real_stacks() -> None:
+    """dev's nodes run in public subnets (no NAT) and pay for an IPv4 address each; prod's don't."""
+    prices = load_prices(cost.PRICES_FILE)
+    for stack, public in (("dev", True), ("prod", False)):
+        result = report(parse_plan(stack_plan(stack), stack), prices)
+        (system,) = [r for r in result["by_resource"] if r["name"] == "system"]
+        addresses = [i for i in system["items"] if "public IPv4" in i["description"]]
+        assert bool(addresses) == public, stack
+        if public:
+            nodes = stack_settings(stack).cluster.system_pool.min_size
+            assert addresses[0]["idle"] == pytest.approx(nodes * 0.005 * HOURS)

@@ -13,16 +13,21 @@ import yaml
 from kubernetes_validate.utils import validate as validate_k8s
 from pydantic import ValidationError
 
-from infra.config import CLUSTER_AUTOSCALER_CHARTS
+from infra.alert_rules import load_dashboards
+from infra.config import CLUSTER_AUTOSCALER_CHARTS, MonitoringSettings, Naming
+from infra.iam import Irsa
 from infra.monitoring import (
     DCGM_EXPORTER,
     KUBE_PROMETHEUS_STACK,
+    PUSHGATEWAY,
+    AlertSink,
     Monitoring,
     MonitoringArgs,
-    load_dashboards,
+    prometheus_url,
+    pushgateway_url,
 )
 from ml.identity import load_identity
-from tests.infra.rendering import Declared, by_type, render
+from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
 
 CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
 # Every Kubernetes minor the cluster settings accept.
@@ -36,27 +41,51 @@ CORE = {
     "kubernetes:core/v1:Secret",
     "kubernetes:core/v1:ConfigMap",
 }
+EMAILS = ["oncall@example.com", "ml-platform@example.com"]
+# The monitoring section of a stack file (camelCase keys).
+SECTION = {
+    "retention": "15d",
+    "storageGib": 50,
+    "prometheusCpuMillicores": 500,
+    "prometheusMemoryMib": 2048,
+    "gpuMetrics": True,
+    "alertThresholds": {},
+    "alertEmails": EMAILS,
+}
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/stack"
+ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/ABC"
+SINK = AlertSink(
+    naming=Naming("mlops-template", "dev"),
+    region="us-east-1",
+    irsa=Irsa(f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{ISSUER}", ISSUER),
+    key_arn=KEY,
+)
 
 
-def monitoring(**overrides: Any) -> list[Declared]:
-    args = MonitoringArgs(**{"environment": "dev", "model_name": MODEL, **overrides})
-    return render(lambda: Monitoring("monitoring", args) and None)
+def monitoring(section: dict[str, Any] | None = None, **overrides: Any) -> list[Declared]:
+    settings = MonitoringSettings.model_validate({**SECTION, **(section or {})})
+    args = MonitoringArgs(
+        **{"settings": settings, "environment": "dev", "model_name": MODEL, **overrides}
+    )
+    return render(lambda: Monitoring("monitoring", args, SINK) and None)
 
 
 @pytest.fixture(scope="module")
 def full() -> list[Declared]:
     return monitoring(
+        {
+            "alertThresholds": {"error_ratio": 0.02, "gpu_util_low_percent": 5},
+            "retention": "30d",
+            "storageGib": 80,
+        },
         model_service_monitor=True,
-        alert_thresholds={"error_ratio": 0.02, "gpu_util_low_percent": 5},
-        retention="30d",
-        storage_gib=80,
         system_node_selector={"pool": "system"},
     )
 
 
 @pytest.fixture(scope="module")
 def minimal() -> list[Declared]:
-    return monitoring(gpu_metrics=False)
+    return monitoring({"gpuMetrics": False})
 
 
 def release(resources: list[Declared], chart: str) -> dict[str, Any]:
@@ -106,15 +135,17 @@ def test_everything_carries_the_cost_labels(full: list[Declared]) -> None:
     stack = release(full, KUBE_PROMETHEUS_STACK.name)
     assert stack["values"]["commonLabels"] == labels
     assert release(full, DCGM_EXPORTER.name)["values"]["podLabels"] == labels
+    assert release(full, PUSHGATEWAY.name)["values"]["podLabels"] == labels
 
 
 def test_charts_are_pinned(full: list[Declared]) -> None:
-    for chart in (KUBE_PROMETHEUS_STACK, DCGM_EXPORTER):
+    for chart in (KUBE_PROMETHEUS_STACK, DCGM_EXPORTER, PUSHGATEWAY):
         found = release(full, chart.name)
         assert found["version"] == chart.version
         assert found["repositoryOpts"] == {"repo": chart.repo}
         assert found["namespace"] == "monitoring"
     assert KUBE_PROMETHEUS_STACK.repo == "https://prometheus-community.github.io/helm-charts"
+    assert PUSHGATEWAY.repo == KUBE_PROMETHEUS_STACK.repo
     assert DCGM_EXPORTER.repo == "https://nvidia.github.io/dcgm-exporter/helm-charts"
 
 
@@ -226,7 +257,10 @@ def test_model_service_monitor_selects_the_metrics_service(full: list[Declared])
 
 
 def test_optional_parts_can_be_left_out(minimal: list[Declared]) -> None:
-    assert [r.inputs["chart"] for r in by_type(minimal, RELEASE)] == [KUBE_PROMETHEUS_STACK.name]
+    assert [r.inputs["chart"] for r in by_type(minimal, RELEASE)] == [
+        KUBE_PROMETHEUS_STACK.name,
+        PUSHGATEWAY.name,
+    ]
     assert by_type(minimal, SERVICE_MONITOR) == []
     assert len(by_type(minimal, PROMETHEUS_RULE)) == 2
 
@@ -262,14 +296,97 @@ def test_dashboards_ship_as_sidecar_config_maps(full: list[Declared]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("section", "key"),
     [
-        ({"alert_thresholds": {"error_rate": 0.1}}, "monitoring.alertThresholds.error_rate"),
+        ({"alertThresholds": {"error_rate": 0.1}}, "alertThresholds"),
         ({"retention": "15 days"}, "retention"),
-        ({"storage_gib": 1}, "storage_gib"),
-        ({"model_name": "Bad_Name"}, "model_name"),
+        ({"storageGib": 1}, "storageGib"),
+        ({"alertEmails": []}, "alertEmails"),
+        ({"alertEmails": ["not-an-email"]}, "alertEmails.0"),
+        ({"prometheusMemoryMib": 100}, "prometheusMemoryMib"),
     ],
 )
-def test_bad_settings_name_the_field(overrides: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValidationError, match=field):
-        MonitoringArgs(**{"environment": "dev", "model_name": MODEL, **overrides})
+def test_bad_settings_name_the_key(section: dict[str, Any], key: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        MonitoringSettings.model_validate({**SECTION, **section})
+    assert key in {".".join(map(str, e["loc"])) for e in raised.value.errors()}
+    with pytest.raises(ValidationError, match="model_name"):
+        MonitoringArgs(
+            settings=MonitoringSettings.model_validate(SECTION),
+            environment="dev",
+            model_name="Bad_Name",
+        )
+
+
+def test_an_unknown_threshold_names_itself_and_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="error_rate: no such threshold; known: "):
+        MonitoringSettings.model_validate({**SECTION, "alertThresholds": {"error_rate": 0.1}})
+
+
+def test_alertmanager_routes_alerts_to_the_encrypted_topic(full: list[Declared]) -> None:
+    (topic,) = by_type(full, "aws:sns/topic:Topic")
+    assert topic.inputs["name"] == "mlops-template-dev-alerts"
+    assert topic.inputs["kmsMasterKeyId"] == KEY
+    subscriptions = by_type(full, "aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(EMAILS)
+    assert {s.inputs["protocol"] for s in subscriptions} == {"email"}
+    (topic_policy,) = by_type(full, "aws:sns/topicPolicy:TopicPolicy")
+    (deny,) = json.loads(topic_policy.inputs["policy"])["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == (
+        "Deny",
+        {"Bool": {"aws:SecureTransport": "false"}},
+    )
+
+    values = release(full, KUBE_PROMETHEUS_STACK.name)["values"]["alertmanager"]
+    config = values["config"]
+    receivers = {r["name"]: r for r in config["receivers"]}
+    (sns,) = receivers[config["route"]["receiver"]]["sns_configs"]
+    topic_arn = "arn:aws:mock:::monitoring-alerts"
+    assert sns == {"topic_arn": topic_arn, "sigv4": {"region": "us-east-1"}, "send_resolved": True}
+    # The chart's heartbeat alerts fire all the time: they go nowhere.
+    heartbeats = {m for r in config["route"]["routes"] for m in r["matchers"]}
+    assert heartbeats == {'alertname = "Watchdog"', 'alertname = "InfoInhibitor"'}
+    assert {r["receiver"] for r in config["route"]["routes"]} == {"null"}
+    assert receivers["null"] == {"name": "null"}
+
+    (role,) = by_type(full, "aws:iam/role:Role")
+    assert values["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:mock:::mlops-template-dev-alertmanager"
+    }
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Condition"]["StringEquals"] == {
+        f"{ISSUER}:aud": "sts.amazonaws.com",
+        f"{ISSUER}:sub": [f"system:serviceaccount:monitoring:{values['serviceAccount']['name']}"],
+    }
+    (role_policy,) = by_type(full, "aws:iam/rolePolicy:RolePolicy")
+    granted = {s["Sid"]: s for s in json.loads(role_policy.inputs["policy"])["Statement"]}
+    assert granted["PublishAlerts"] == {
+        "Sid": "PublishAlerts",
+        "Effect": "Allow",
+        "Action": "sns:Publish",
+        "Resource": topic_arn,
+    }
+    assert granted["EncryptThroughSns"]["Resource"] == KEY
+    assert granted["EncryptThroughSns"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}
+    }
+
+
+def test_pushgateway_is_scraped_with_the_pushed_labels(full: list[Declared]) -> None:
+    values = release(full, PUSHGATEWAY.name)["values"]
+    monitor = values["serviceMonitor"]
+    assert monitor["enabled"] is True
+    assert monitor["honorLabels"] is True
+    assert monitor["namespace"] == "monitoring"
+    assert values["containerSecurityContext"]["readOnlyRootFilesystem"] is True
+    assert values["securityContext"]["runAsNonRoot"] is True
+    assert values["nodeSelector"] == {"pool": "system"}
+    assert values["resources"]["limits"]["memory"]
+
+
+def test_urls_follow_the_release_names() -> None:
+    # The charts name their Services after the release (kube-prometheus-stack adds -prometheus).
+    assert prometheus_url() == (
+        "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"
+    )
+    assert pushgateway_url("obs") == "http://prometheus-pushgateway.obs.svc.cluster.local:9091"

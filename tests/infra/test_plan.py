@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,28 @@ def test_invalid_settings_fail_the_program_naming_the_key(tmp_path: Path) -> Non
     )
     assert result.returncode == 3, result.stderr
     assert "mlops-template:cluster.gpuPools[0].instanceTypes: c5.large not NVIDIA" in result.stdout
+
+
+def test_a_stack_file_without_a_model_is_planned_with_the_packaged_bento(tmp_path: Path) -> None:
+    config = plan.stack_config("dev")
+    shipped, tag = plan.with_shipped_model(config, "mlops-template")
+    report = json.loads((REPO_ROOT / "reports" / "bento.json").read_text())
+    assert tag == report["bento"]
+    serving = shipped["mlops-template:serving"]
+    version = tag.split(":", 1)[1]
+    assert (serving["modelVersion"], serving["bentoTag"]) == (version, tag)
+    assert serving["image"].endswith(f"/mlops-template-dev/bentos:{version}")
+    assert config["mlops-template:serving"]["image"] is None  # the stack file stays as it is
+    # A stack that ships a model, or a repository without a packaged bento, is left alone.
+    assert plan.with_shipped_model(shipped, "mlops-template") == (shipped, None)
+    missing = tmp_path / "bento.json"
+    assert plan.with_shipped_model(config, "mlops-template", missing) == (config, None)
+
+
+def test_without_model_plans_the_stack_file_as_it_is() -> None:
+    result = run_plan("--stack", "dev", "--format", "json", "--without-model")
+    assert result.returncode == 0, result.stderr
+    bare = json.loads(result.stdout)
+    assert bare["model"] is None
+    assert not [r for r in bare["resources"] if r["type"] == "mlops:serving:ModelServing"]
+    assert "The service is planned as if" in plan_output("prod", "text")

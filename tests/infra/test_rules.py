@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.monitoring import (
+from infra.alert_rules import (
     DASHBOARDS_DIR,
     MONITORING_DIR,
     RULES_DIR,
@@ -120,6 +120,7 @@ def test_default_thresholds_are_read_from_the_rule_files() -> None:
         "class_share": 0.95,
         "class_skew_min_predictions": 100.0,
         "pod_restarts": 2.0,
+        "drift_check_max_age_hours": 3.0,
         "gpu_util_low_percent": 10.0,
         "gpu_memory_ratio": 0.9,
     }

@@ -1,12 +1,15 @@
-"""The serving component rendered under Pulumi's mocks and checked against the real API schemas."""
+"""The serving component rendered under Pulumi's mocks and checked against the real API schemas,
+and the drift CronJob's contract with `make publish` and `python -m ml.drift` against moto's S3."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import boto3
 import jsonschema
 import pytest
 import yaml
@@ -14,27 +17,57 @@ from kubernetes_validate.utils import validate as validate_k8s
 from pydantic import ValidationError
 
 from infra import serving
+from infra.ci_access import DEPLOY_GROUP
+from infra.config import Naming
+from infra.iam import Irsa
 from infra.serving import (
     ModelServing,
     RolloutsController,
+    ServingAccess,
     ServingArgs,
+    ServingPlatform,
+    ServingPlatformArgs,
     ServingSettings,
     analysis_queries,
 )
 from ml.identity import COST_LABEL_KEYS, load_identity
-from tests.infra.rendering import render
+from ml.prediction_log import URL_ENV
+from ml.publish import publish_reference, reference_key
+from tests.infra.rendering import ACCOUNT_ID, render
+from tests.infra.unit import REPO_ROOT
 
 CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
 K8S_VERSION = "1.33"
+MODEL = "breast-cancer-classifier"
+VERSION = "20260101_abc123"
+BUCKET = "mlops-template-dev-artifacts-123456789012"
 PROGRAM = {
     "environment": "dev",
-    "model_name": "breast-cancer-classifier",
+    "region": "eu-west-1",
+    "model_name": MODEL,
     "prometheus_url": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
+    "prometheus_namespace": "monitoring",
+    "service_monitor_labels": {"release": "kube-prometheus-stack"},
+    "pushgateway_url": "http://prometheus-pushgateway.monitoring.svc:9091",
 }
-# The stack file's `serving` section as CI leaves it after shipping a model (camelCase keys).
+ACCESS = ServingAccess(
+    bucket=BUCKET,
+    model_role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/serving",
+    drift_role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/drift",
+)
+# The committed stack file's `serving` section, as CI leaves it after shipping a model.
+COMMITTED = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))["config"][
+    "mlops-template:serving"
+]
 SECTION = {
-    "modelVersion": "20260101_abc123",
-    "bentoTag": "breast-cancer-classifier:20260101_abc123",
+    **COMMITTED,
+    "minReplicas": 2,
+    "maxReplicas": 6,
+    "cpuMillicores": 500,
+    "memoryMib": 1024,
+    "maxErrorRatio": 0.01,
+    "modelVersion": VERSION,
+    "bentoTag": f"{MODEL}:{VERSION}",
     "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-template-dev/bentos:3f2a9c1",
     "clientNamespaces": ["ingress-nginx"],
 }
@@ -45,24 +78,24 @@ def serving_args(**section: Any) -> ServingArgs:
 
 
 CORE_KINDS = {"Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"}
-CORE_KINDS |= {"ServiceAccount", "Namespace"}
+CORE_KINDS |= {"ServiceAccount", "CronJob"}
 
 
 def render_serving(**overrides: Any) -> dict[str, dict[str, Any]]:
-    """The component's Kubernetes objects by kind (Services by `Service/<name>`)."""
+    """The component's Kubernetes objects by kind (Services and accounts by `<kind>/<name>`)."""
     args = serving_args(**overrides)
 
     def program() -> Any:
-        labels = args.settings.service_monitor_labels
+        labels = args.service_monitor_labels
         controller = RolloutsController("argo-rollouts", args.environment, labels)
-        return ModelServing("serving", args, after=[controller]).service_url
+        return ModelServing("model", args, ACCESS, after=[controller]).service_url
 
     objects: dict[str, dict[str, Any]] = {}
     for resource in render(program):
         inputs = resource.inputs
         kind = inputs.get("kind") or resource.typ.rsplit(":", 1)[-1]
-        key = kind if kind != "Service" else f"Service/{inputs['metadata']['name']}"
-        objects[key] = inputs
+        named = kind in {"Service", "ServiceAccount"}
+        objects[f"{kind}/{inputs['metadata']['name']}" if named else kind] = inputs
     return objects
 
 
@@ -74,6 +107,31 @@ def cpu() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def gpu() -> dict[str, dict[str, Any]]:
     return render_serving(gpus=1)
+
+
+ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+
+
+@pytest.fixture(scope="module")
+def platform() -> dict[str, list[dict[str, Any]]]:
+    """The platform's resources, by type token."""
+    args = ServingPlatformArgs(
+        settings=serving_args().settings,
+        environment="dev",
+        model_name=MODEL,
+        naming=Naming("mlops-template", "dev"),
+        region="eu-west-1",
+        irsa=Irsa(f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{ISSUER}", ISSUER),
+        artifacts_bucket=BUCKET,
+        artifacts_bucket_arn=f"arn:aws:s3:::{BUCKET}",
+        key_arn=f"arn:aws:kms:eu-west-1:{ACCOUNT_ID}:key/stack",
+        deploy_namespaces=["serving"],
+        deploy_group=DEPLOY_GROUP,
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for resource in render(lambda: ServingPlatform("serving-platform", args) and None):
+        found.setdefault(resource.typ, []).append({**resource.inputs, "__name": resource.name})
+    return found
 
 
 CRD_FILES = {
@@ -101,6 +159,10 @@ def _container(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return container
 
 
+def _drift_pod(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return objects["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]
+
+
 @pytest.mark.parametrize("kind", list(CRD_FILES))
 def test_custom_resources_match_their_crd_schemas(cpu: dict, gpu: dict, kind: str) -> None:
     for objects in (cpu, gpu):
@@ -113,31 +175,52 @@ def test_the_crd_schema_check_catches_a_wrong_rollout(cpu: dict) -> None:
         _crd_validator("Rollout").validate(wrong)
 
 
-def test_core_objects_and_the_pod_are_valid_kubernetes(cpu: dict, gpu: dict) -> None:
+def test_core_objects_and_the_pods_are_valid_kubernetes(cpu: dict, gpu: dict) -> None:
     for objects in (cpu, gpu):
         kinds = {key.split("/")[0] for key in objects}
         assert kinds >= CORE_KINDS
         for key, obj in objects.items():
             if key.split("/")[0] in CORE_KINDS:
                 validate_k8s(obj, K8S_VERSION, strict=True)
-        pod = {"apiVersion": "v1", "kind": "Pod", **_pod(objects)}
-        pod["metadata"] = {**pod["metadata"], "name": "bento"}
-        validate_k8s(pod, K8S_VERSION, strict=True)
+        for template in (_pod(objects), _drift_pod(objects)):
+            pod = {"apiVersion": "v1", "kind": "Pod", **template}
+            pod["metadata"] = {**pod["metadata"], "name": "bento"}
+            validate_k8s(pod, K8S_VERSION, strict=True)
+
+
+def test_a_broken_cronjob_fails_the_schema(cpu: dict) -> None:
+    wrong = json.loads(json.dumps(cpu["CronJob"]))
+    wrong["spec"]["jobTemplate"]["spec"]["backoffLimit"] = "never"
+    with pytest.raises(Exception, match="backoffLimit"):
+        validate_k8s(wrong, K8S_VERSION, strict=True)
+
+
+def test_platform_objects_are_valid_kubernetes(platform: dict) -> None:
+    for token in (
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    ):
+        (obj,) = platform[token]
+        obj = {k: v for k, v in obj.items() if k != "__name"}
+        validate_k8s(obj, K8S_VERSION, strict=True)
+        assert load_identity().cost_labels("dev").items() <= obj["metadata"]["labels"].items()
 
 
 def test_every_object_and_the_pods_carry_cost_and_model_labels(cpu: dict) -> None:
     expected = {
         **load_identity().cost_labels("dev"),
-        "model-name": "breast-cancer-classifier",
-        "model-version": "20260101_abc123",
+        "model-name": MODEL,
+        "model-version": VERSION,
     }
     labelled = [
         obj["metadata"]["labels"]
         for key, obj in cpu.items()
         if key not in {"ModelServing", "RolloutsController", "Release"}
     ]
-    labelled.append(_pod(cpu)["metadata"]["labels"])
-    assert len(labelled) == 12
+    labelled += [_pod(cpu)["metadata"]["labels"], _drift_pod(cpu)["metadata"]["labels"]]
+    labelled.append(cpu["CronJob"]["spec"]["jobTemplate"]["metadata"]["labels"])
+    assert len(labelled) == 15
     for labels in labelled:
         assert labels.items() >= expected.items()
     assert set(COST_LABEL_KEYS) <= set(expected)
@@ -149,38 +232,40 @@ def test_pods_run_non_root_read_only_without_privileges(cpu: dict) -> None:
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.container.generate import BENTO_HOME, BENTO_UID_GID
 
-    pod_spec = _pod(cpu)["spec"]
-    assert pod_spec["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": BENTO_UID_GID,
-        "runAsGroup": BENTO_UID_GID,
-        "fsGroup": BENTO_UID_GID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    assert pod_spec["automountServiceAccountToken"] is False
+    for template in (_pod(cpu), _drift_pod(cpu)):
+        pod_spec = template["spec"]
+        assert pod_spec["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": BENTO_UID_GID,
+            "runAsGroup": BENTO_UID_GID,
+            "fsGroup": BENTO_UID_GID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        # The projected token IRSA exchanges for AWS credentials.
+        assert pod_spec["automountServiceAccountToken"] is True
+        (container,) = pod_spec["containers"]
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        assert {v["name"] for v in pod_spec["volumes"]} == {
+            m["name"] for m in container["volumeMounts"]
+        }
+        assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
     container = _container(cpu)
-    assert container["securityContext"] == {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
     # Every place BentoML writes at run time is an emptyDir.
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     multiproc = Path(BENTO_HOME) / Path(str(BentoMLContainer.prometheus_multiproc_dir.get())).name
     assert mounts == {"/tmp", str(multiproc)}
-    assert {v["name"] for v in pod_spec["volumes"]} == {
-        m["name"] for m in container["volumeMounts"]
-    }
     assert {"name": "OMP_NUM_THREADS", "value": "1"} in container["env"]
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "1024Mi"},
         "limits": {"cpu": "1000m", "memory": "1024Mi"},
     }
-    assert cpu["ServiceAccount"]["automountServiceAccountToken"] is False
-    assert cpu["Namespace"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
-        "restricted"
-    )
+    for key in (f"ServiceAccount/{MODEL}", f"ServiceAccount/{MODEL}-drift"):
+        assert cpu[key]["automountServiceAccountToken"] is False
 
 
 def test_probes_use_bentoml_health_endpoints(cpu: dict) -> None:
@@ -194,6 +279,9 @@ def test_probes_use_bentoml_health_endpoints(cpu: dict) -> None:
 def test_gpu_option_requests_gpus_tolerates_the_taint_and_picks_the_pool(
     cpu: dict, gpu: dict
 ) -> None:
+    from infra.cluster import pool_labels
+    from tests.infra.unit import stack_settings
+
     pod_spec = _pod(gpu)["spec"]
     resources = _container(gpu)["resources"]
     assert resources["limits"]["nvidia.com/gpu"] == 1
@@ -201,11 +289,16 @@ def test_gpu_option_requests_gpus_tolerates_the_taint_and_picks_the_pool(
     assert pod_spec["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    assert pod_spec["nodeSelector"] == {"accelerator": "nvidia", "workload-type": "inference"}
+    # The selector matches the labels infra/cluster.py puts on the stacks' GPU nodes.
+    for stack in ("dev", "prod"):
+        for pool in stack_settings(stack).cluster.gpu_pools:
+            assert pod_spec["nodeSelector"].items() <= pool_labels(pool, {}).items()
     cpu_spec = _pod(cpu)["spec"]
     assert "tolerations" not in cpu_spec
     assert "nodeSelector" not in cpu_spec
     assert "nvidia.com/gpu" not in _container(cpu)["resources"]["limits"]
+    # The drift check needs no GPU, whatever the model does.
+    assert "nodeSelector" not in _drift_pod(gpu)["spec"]
 
 
 def test_pulumi_waits_for_a_healthy_rollout(cpu: dict) -> None:
@@ -216,11 +309,9 @@ def test_pulumi_waits_for_a_healthy_rollout(cpu: dict) -> None:
 
 def test_canary_steps_gate_each_weight_on_the_analysis(cpu: dict) -> None:
     canary = cpu["Rollout"]["spec"]["strategy"]["canary"]
-    assert canary["stableService"] == "breast-cancer-classifier"
-    assert canary["canaryService"] == "breast-cancer-classifier-canary"
-    assert {"Service/breast-cancer-classifier", "Service/breast-cancer-classifier-canary"} <= set(
-        cpu
-    )
+    assert canary["stableService"] == MODEL
+    assert canary["canaryService"] == f"{MODEL}-canary"
+    assert {f"Service/{MODEL}", f"Service/{MODEL}-canary"} <= set(cpu)
     steps = canary["steps"]
     assert [next(iter(step)) for step in steps] == [
         "setWeight",
@@ -337,7 +428,7 @@ def test_queries_compute_the_canary_error_ratio_and_p95(tmp_path: Path) -> None:
 def test_service_monitor_scrapes_every_pod_once_with_version_labels(cpu: dict) -> None:
     monitor = cpu["ServiceMonitor"]
     assert monitor["spec"]["selector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "breast-cancer-classifier",
+        "app.kubernetes.io/name": MODEL,
         "app.kubernetes.io/component": "metrics",
     }
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -350,8 +441,8 @@ def test_service_monitor_scrapes_every_pod_once_with_version_labels(cpu: dict) -
         if key.startswith("Service/")
         and obj["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics"
     ]
-    assert selected == ["Service/breast-cancer-classifier-metrics"]
-    assert cpu["Service/breast-cancer-classifier-metrics"]["spec"]["clusterIP"] == "None"
+    assert selected == [f"Service/{MODEL}-metrics"]
+    assert cpu[f"Service/{MODEL}-metrics"]["spec"]["clusterIP"] == "None"
 
 
 def test_network_policy_admits_only_the_service_port_from_known_namespaces(cpu: dict) -> None:
@@ -373,7 +464,7 @@ def test_hpa_scales_the_rollout_and_pdb_keeps_pods(cpu: dict) -> None:
     assert hpa["scaleTargetRef"] == {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
-        "name": "breast-cancer-classifier",
+        "name": MODEL,
     }
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
     assert cpu["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
@@ -387,6 +478,174 @@ def test_controller_chart_is_pinned(cpu: dict) -> None:
     assert release["version"].count(".") == 2
 
 
+# --- Prediction logs and the drift CronJob ------------------------------------------------------
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_model_pods_log_requests_to_the_artifacts_bucket(cpu: dict) -> None:
+    env = _env(_container(cpu))
+    assert env[URL_ENV] == f"s3://{BUCKET}/predictions"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert _pod(cpu)["spec"]["serviceAccountName"] == MODEL
+    assert cpu[f"ServiceAccount/{MODEL}"]["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": ACCESS.model_role_arn
+    }
+
+
+def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
+    spec = cpu["CronJob"]["spec"]
+    assert spec["schedule"] == COMMITTED["driftSchedule"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+    pod = _drift_pod(cpu)["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["serviceAccountName"] == f"{MODEL}-drift"
+    assert cpu[f"ServiceAccount/{MODEL}-drift"]["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": ACCESS.drift_role_arn
+    }
+    (container,) = pod["containers"]
+    # The model's own image holds the ml package; its sources are the working directory.
+    assert container["image"] == SECTION["image"]
+    assert container["workingDir"] == serving.BENTO_SRC
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "ml.drift"]
+    options = dict(zip(command[3::2], command[4::2], strict=False))
+    assert options["--current"] == f"s3://{BUCKET}/predictions"
+    assert options["--reference"] == f"s3://{BUCKET}/{reference_key(MODEL, VERSION)}"
+    assert options["--hours"] == str(COMMITTED["driftWindowHours"])
+    assert options["--pushgateway"] == PROGRAM["pushgateway_url"]
+    assert options["--out"].startswith("/tmp/")
+    assert command[-1] == "--dispatch"
+    # The GitHub token is optional: without it the job prints the dispatch command instead.
+    assert _env(container)["DISPATCH_TOKEN"] == {
+        "secretKeyRef": {"name": "drift-dispatch", "key": "token", "optional": True}
+    }
+
+
+def test_the_drift_cli_accepts_the_cronjob_command(cpu: dict) -> None:
+    from ml.drift import _parser
+
+    (container,) = _drift_pod(cpu)["spec"]["containers"]
+    parsed = _parser().parse_args(container["command"][3:])
+    assert parsed.dispatch and parsed.hours == COMMITTED["driftWindowHours"]
+
+
+def test_published_training_rows_are_the_reference_the_job_reads(
+    cpu: dict, aws_env: str, tmp_path: Path
+) -> None:
+    """`make publish` puts the rows where the CronJob's --reference points; ml.drift reads them."""
+    from ml.drift import load_reference
+    from ml.features import FEATURE_NAMES, TARGET
+
+    rows = tmp_path / "train.csv"
+    header = ",".join(f'"{name}"' for name in (*FEATURE_NAMES, TARGET))
+    rows.write_text(header + "\n" + ",".join(["1.0"] * len(FEATURE_NAMES)) + ",1\n")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    assert publish_reference(BUCKET, MODEL, VERSION, rows, s3) is True
+    assert publish_reference(BUCKET, MODEL, VERSION, rows, s3) is False  # never overwritten
+    (container,) = _drift_pod(cpu)["spec"]["containers"]
+    command = container["command"]
+    reference = command[command.index("--reference") + 1]
+    sample = load_reference(reference)
+    assert len(sample.features) == 1
+    assert sample.classes is not None and list(sample.classes) == ["benign"]
+
+
+# --- What the platform gives the pods and the deploy role ---------------------------------------
+
+
+def _statements(platform: dict, purpose: str) -> dict[str, dict[str, Any]]:
+    """The statements of the platform's inline policy `serving-platform-<purpose>`."""
+    (policy,) = [
+        p
+        for p in platform["aws:iam/rolePolicy:RolePolicy"]
+        if p["__name"] == f"serving-platform-{purpose}"
+    ]
+    return {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+
+
+def _trust_subjects(platform: dict) -> list[str]:
+    return [
+        subject
+        for role in platform["aws:iam/role:Role"]
+        for statement in json.loads(role["assumeRolePolicy"])["Statement"]
+        for subject in statement["Condition"]["StringEquals"][f"{ISSUER}:sub"]
+    ]
+
+
+def test_pods_roles_trust_exactly_their_service_accounts(platform: dict, cpu: dict) -> None:
+    accounts = {
+        f"system:serviceaccount:serving:{key.split('/', 1)[1]}"
+        for key in cpu
+        if key.startswith("ServiceAccount/")
+    }
+    assert sorted(_trust_subjects(platform)) == sorted(accounts)
+
+
+def test_model_pods_only_write_logs_and_the_job_only_reads(platform: dict) -> None:
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    model = _statements(platform, "model")
+    assert model["WritePredictionLogs"]["Action"] == "s3:PutObject"
+    assert model["WritePredictionLogs"]["Resource"] == f"{bucket}/predictions/*"
+    drift = _statements(platform, "drift")
+    assert drift["ReadLogsAndReferences"]["Action"] == "s3:GetObject"
+    assert drift["ReadLogsAndReferences"]["Resource"] == [
+        f"{bucket}/predictions/*",
+        f"{bucket}/reference/*",
+    ]
+    assert drift["ListLogsAndReferences"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["predictions/*", "reference/*"]}
+    }
+    for granted in (model, drift):
+        key = granted["StackKeyThroughS3"]
+        assert key["Condition"] == {
+            "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+        }
+        actions = [a for s in granted.values() for a in _listed(s["Action"])]
+        assert not [a for a in actions if "Delete" in a or a.endswith("*")]
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def _plural(kind: str) -> str:
+    return kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
+
+
+def test_the_deploy_role_may_change_exactly_what_model_serving_declares(
+    platform: dict, cpu: dict
+) -> None:
+    (role,) = platform["kubernetes:rbac.authorization.k8s.io/v1:Role"]
+    writable = {
+        (group, resource)
+        for rule in role["rules"]
+        if "create" in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    declared = {
+        (obj["apiVersion"].rpartition("/")[0], _plural(obj["kind"]))
+        for key, obj in cpu.items()
+        if key not in {"Release", "ModelServing", "RolloutsController"}
+    }
+    assert declared == writable
+    (binding,) = platform["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]
+    assert binding["subjects"] == [
+        {"kind": "Group", "name": DEPLOY_GROUP, "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (namespace,) = platform["kubernetes:core/v1:Namespace"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+# --- Settings -------------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -395,6 +654,8 @@ def test_controller_chart_is_pinned(cpu: dict) -> None:
         ("modelVersion", "abc:def/1"),
         ("gpus", -1),
         ("surge", 2),
+        ("driftSchedule", "every hour"),
+        ("driftWindowHours", 0),
     ],
 )
 def test_a_bad_setting_names_its_key(key: str, value: Any) -> None:
@@ -405,12 +666,14 @@ def test_a_bad_setting_names_its_key(key: str, value: Any) -> None:
 def test_inconsistent_settings_are_refused() -> None:
     with pytest.raises(ValidationError, match="maxReplicas must be >= minReplicas"):
         ServingSettings.model_validate({**SECTION, "minReplicas": 5, "maxReplicas": 2})
-    with pytest.raises(ValidationError, match="image and modelVersion are set together"):
-        ServingSettings.model_validate({"image": SECTION["image"]})
+    with pytest.raises(ValidationError, match="image, modelVersion and bentoTag are set together"):
+        ServingSettings.model_validate({**COMMITTED, "image": SECTION["image"]})
+    with pytest.raises(ValidationError, match="modelVersion must be the version of bentoTag"):
+        ServingSettings.model_validate({**SECTION, "modelVersion": "other"})
 
 
 def test_no_service_before_a_model_is_shipped() -> None:
-    settings = ServingSettings.model_validate({})
+    settings = ServingSettings.model_validate(COMMITTED)
     assert not settings.shipped
     with pytest.raises(ValidationError, match="no model has been shipped"):
         ServingArgs(**PROGRAM, settings=settings)

@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes_validate.utils import validate as validate_k8s
 
 from infra.ci_access import GITHUB_OIDC_HOST
 from infra.cluster import ACCELERATOR_LABEL
-from infra.tags import cost_tags
+from infra.iam import STS_AUDIENCE
+from infra.serving import MODEL_SERVING_TYPE, model_serving_urn
+from infra.tags import cost_labels, cost_tags
+from ml.ship import bento_report
 from tests.infra.plans import plan_json
 from tests.infra.unit import PROJECT, stack_settings
 
@@ -41,10 +45,11 @@ def takes_tags(token: str) -> bool:
 
 
 def test_plan_has_the_documented_shape(plan: dict[str, Any]) -> None:
-    assert set(plan) == {"project", "stack", "resources", "counts", "outputs"}
+    assert set(plan) == {"project", "stack", "resources", "counts", "outputs", "model"}
     assert plan["project"] == PROJECT
     for resource in plan["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "provider", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "provider", "id", "inputs"}
+        assert (resource["id"] is None) == resource["type"].startswith(("mlops:", "pulumi:pulumi"))
     assert sum(plan["counts"].values()) == len(plan["resources"])
     urns = [r["urn"] for r in plan["resources"]]
     assert len(set(urns)) == len(urns)
@@ -152,6 +157,13 @@ def test_no_policy_allows_everything_on_everything(plan: dict[str, Any]) -> None
                 assert not ("*" in actions and "*" in _as_list(statement["Resource"]))
 
 
+def test_inline_role_policies_fit_iam_limits(plan: dict[str, Any]) -> None:
+    # IAM holds at most 10,240 characters of inline policy per role (whitespace not counted).
+    for role_policy in resources(plan, "aws:iam/rolePolicy:RolePolicy"):
+        compact = json.dumps(json.loads(role_policy["inputs"]["policy"]), separators=(",", ":"))
+        assert len(compact) < 10_240, role_policy["name"]
+
+
 def test_every_gpu_node_group_scales_from_zero_behind_the_taint(plan: dict[str, Any]) -> None:
     gpu = [
         g
@@ -174,7 +186,7 @@ def test_every_github_trust_names_the_repository(plan: dict[str, Any]) -> None:
         for statement in json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
         if statement["Principal"].get("Federated", "").endswith(GITHUB_OIDC_HOST)
     ]
-    assert len(trusts) == 2
+    assert len(trusts) == 3  # plan, deploy, infra
     for statement in trusts:
         conditions = statement["Condition"]["StringEquals"]
         assert conditions[f"{GITHUB_OIDC_HOST}:aud"] == "sts.amazonaws.com"
@@ -199,3 +211,112 @@ def test_outputs_tell_ci_and_dvc_where_things_are(plan: dict[str, Any]) -> None:
     )
     for key in ("ciPlanRoleArn", "ciDeployRoleArn", "clusterAutoscalerRoleArn"):
         assert outputs[key].startswith("arn:aws:iam::")
+
+
+def test_every_web_identity_trust_pins_audience_and_exact_subjects(plan: dict[str, Any]) -> None:
+    """GitHub's and the cluster's (IRSA) OIDC trusts: STS audience, exact subjects only."""
+    trusts = [
+        statement
+        for role in resources(plan, "aws:iam/role:Role")
+        for statement in json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+        if "Federated" in statement["Principal"]
+    ]
+    irsa = 0
+    for statement in trusts:
+        assert set(statement["Condition"]) == {"StringEquals"}
+        condition = statement["Condition"]["StringEquals"]
+        (audience,) = [v for k, v in condition.items() if k.endswith(":aud")]
+        (subjects,) = [_as_list(v) for k, v in condition.items() if k.endswith(":sub")]
+        assert audience == STS_AUDIENCE
+        assert subjects and not any("*" in s for s in subjects)
+        if not statement["Principal"]["Federated"].endswith(GITHUB_OIDC_HOST):
+            irsa += 1
+            (subject,) = subjects
+            assert subject.startswith("system:serviceaccount:")
+    # Autoscaler, EBS CSI driver, Alertmanager, model pods, drift job.
+    assert irsa == 5
+
+
+def k8s_objects(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in plan["resources"]
+        if r["type"].startswith("kubernetes:") and "metadata" in r["inputs"]
+    ]
+
+
+def test_kubernetes_objects_and_workloads_carry_the_cost_labels(plan: dict[str, Any]) -> None:
+    labels = cost_labels(stack_settings(plan["stack"]))
+    objects = k8s_objects(plan)
+    assert len(objects) > 15
+    for obj in objects:
+        assert labels.items() <= obj["inputs"]["metadata"]["labels"].items(), obj["urn"]
+    pods = [
+        *(r["inputs"]["spec"]["template"] for r in resources(plan, _ROLLOUT)),
+        *(
+            r["inputs"]["spec"]["jobTemplate"]["spec"]["template"]
+            for r in resources(plan, "kubernetes:batch/v1:CronJob")
+        ),
+    ]
+    assert len(pods) == 2
+    for pod in pods:
+        assert labels.items() <= pod["metadata"]["labels"].items()
+    # Charts label their workloads through their values; the device plugin's chart has no
+    # setting for it (it runs only on GPU nodes, whose instances carry the cost tags).
+    for release in resources(plan, "kubernetes:helm.sh/v3:Release"):
+        if release["inputs"]["chart"] == "nvidia-device-plugin":
+            continue
+        assert _contains(json.loads(json.dumps(release["inputs"]["values"])), labels), release[
+            "name"
+        ]
+
+
+def _contains(value: Any, labels: dict[str, str]) -> bool:
+    if isinstance(value, dict):
+        if labels.items() <= value.items():
+            return True
+        return any(_contains(v, labels) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains(v, labels) for v in value)
+    return False
+
+
+# Core objects kubernetes-validate checks (Secrets are left out: the plan hides their data).
+CORE_OBJECTS = {
+    "Namespace",
+    "Service",
+    "ServiceAccount",
+    "ConfigMap",
+    "CronJob",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "Role",
+    "RoleBinding",
+    "StorageClass",
+}
+_ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+
+
+def test_core_kubernetes_objects_are_valid(plan: dict[str, Any]) -> None:
+    version = stack_settings(plan["stack"]).cluster.version
+    checked = set()
+    for obj in k8s_objects(plan):
+        kind = obj["inputs"].get("kind")
+        if kind in CORE_OBJECTS:
+            validate_k8s(obj["inputs"], version, strict=True)
+            checked.add(kind)
+    assert checked == CORE_OBJECTS
+
+
+def test_the_shipped_model_is_planned_with_its_drift_check(plan: dict[str, Any]) -> None:
+    assert plan["model"] == bento_report()["bento"]
+    (serving,) = resources(plan, MODEL_SERVING_TYPE)
+    assert serving["urn"] == model_serving_urn(PROJECT, plan["stack"])
+    children = {
+        r["type"].rsplit(":", 1)[-1] for r in plan["resources"] if r["parent"] == serving["urn"]
+    }
+    assert {"Rollout", "AnalysisTemplate", "CronJob", "ServiceMonitor"} <= children
+    (rollout,) = resources(plan, _ROLLOUT)
+    version = plan["model"].split(":", 1)[1]
+    assert rollout["inputs"]["spec"]["template"]["metadata"]["labels"]["model-version"] == version

@@ -96,7 +96,7 @@ def test_records_land_in_folder_partitioned_by_hour(tmp_path: Path) -> None:
     ]
     assert all(r["features"] == ROW and r["bento_tag"] == "clf:abc" for r in records)
     assert records[0]["timestamp"] == "2025-03-04T05:06:07.000000+00:00"
-    assert records[0]["request_id"] == records[1]["request_id"] != records[2]["request_id"]
+    assert records[0]["batch_id"] == records[1]["batch_id"] != records[2]["batch_id"]
     assert counter("prediction_log_records_total") - written == 5
     assert not list(tmp_path.rglob("*.part"))
 

@@ -25,6 +25,12 @@ DIGEST = "sha256:" + "c" * 64
 IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-template-dev/bentos@{DIGEST}"
 DEV = stack_config("dev")
 CLUSTER = ClusterSettings.model_validate(DEV["mlops-template:cluster"])
+SERVING = DEV["mlops-template:serving"]
+
+
+def serving_settings(**changes: object) -> ServingSettings:
+    """The dev stack file's serving section with some settings changed."""
+    return ServingSettings.model_validate({**SERVING, **changes})
 
 
 def _price(pool: NodePool) -> float:
@@ -70,33 +76,34 @@ def test_cpu_pods_cost_their_share_of_a_system_node(aws_env: str) -> None:
     assert (node.instance_type, node.vcpus, node.memory_mib) == ("t3a.medium", 2, 4096)
     assert node.capacity_type == pool.capacity_type
     assert node.hourly_usd == _price(pool)
-    # 500m of 2 vCPU and 1 GiB of 4 GiB: a quarter of the node per pod.
-    assert cost.share_of_node == 0.25
-    assert cost.hourly_usd_min == round(2 * 0.25 * _price(pool), 4)
-    assert cost.hourly_usd_max == round(6 * 0.25 * _price(pool), 4)
+    # The larger of the pod's CPU share of 2 vCPU and its memory share of 4 GiB.
+    share = max(SERVING["cpuMillicores"] / 2000, SERVING["memoryMib"] / 4096)
+    assert cost.share_of_node == share
+    assert cost.hourly_usd_min == round(SERVING["minReplicas"] * share * _price(pool), 4)
+    assert cost.hourly_usd_max == round(SERVING["maxReplicas"] * share * _price(pool), 4)
 
 
 def test_memory_decides_when_it_is_the_larger_share(aws_env: str) -> None:
-    serving = ServingSettings.model_validate({"memoryMib": 3072, "memoryLimitMib": 3072})
+    serving = serving_settings(memoryMib=3072, memoryLimitMib=3072)
     node = rollout_record.node_shape(CLUSTER.system_pool, "us-east-1")
     assert rollout_record.pod_cost(serving, node).share_of_node == 0.75
 
 
 def test_gpu_pods_cost_their_gpus_share_of_a_gpu_node(aws_env: str) -> None:
-    serving = ServingSettings.model_validate({"gpus": 1})
+    serving = serving_settings(gpus=1)
     pool = rollout_record.serving_pool(CLUSTER, serving)
     assert pool.name == "gpu-spot"
     node = rollout_record.node_shape(pool, "us-east-1")
     assert (node.instance_type, node.gpus) == ("g5.xlarge", 1)
     cost = rollout_record.pod_cost(serving, node)
     assert cost.share_of_node == 1.0
-    assert cost.hourly_usd_min == round(2 * _price(pool), 4)
+    assert cost.hourly_usd_min == round(SERVING["minReplicas"] * _price(pool), 4)
 
 
 def test_gpu_pods_without_a_gpu_pool_are_an_error() -> None:
     cluster = CLUSTER.model_copy(update={"gpu_pools": []})
     with pytest.raises(ShipError, match="no inference GPU pool"):
-        rollout_record.serving_pool(cluster, ServingSettings.model_validate({"gpus": 1}))
+        rollout_record.serving_pool(cluster, serving_settings(gpus=1))
 
 
 def test_record_goes_to_the_bucket_and_the_job_summary(
@@ -133,7 +140,9 @@ def test_record_goes_to_the_bucket_and_the_job_summary(
     assert record["data_md5"] == "d41d8"
     assert record["metrics"] == {"accuracy": 0.965, "roc_auc": 0.994}
     assert record["cost_labels"] == load_identity().cost_labels("dev")
-    assert record["estimated_cost"]["hourly_usd_min"] == round(0.5 * _price(CLUSTER.system_pool), 4)
+    share = max(SERVING["cpuMillicores"] / 2000, SERVING["memoryMib"] / 4096)
+    expected = SERVING["minReplicas"] * share * _price(CLUSTER.system_pool)
+    assert record["estimated_cost"]["hourly_usd_min"] == round(expected, 4)
     assert record["run_url"] == "https://github.com/acme-ml/mlops-template/actions/runs/42"
     markdown = summary.read_text(encoding="utf-8")
     assert "### Rollout to dev" in markdown

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from infra.serving import ServingSettings
 from ml.ci import stack
@@ -48,11 +49,15 @@ def test_shipping_sets_the_serving_section() -> None:
 
 def test_the_keys_set_are_the_serving_settings_fields() -> None:
     # What CI sets must validate as the stack file's serving section.
+    from ml.identity import REPO_ROOT, load_identity
+
+    config = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    committed = config["config"][f"{load_identity().project}:serving"]
     section = {
         command[-2].removeprefix("serving."): command[-1]
         for command in stack.config_commands("dev", IMAGE, BENTO)
     }
-    settings = ServingSettings.model_validate(section)
+    settings = ServingSettings.model_validate({**committed, **section})
     assert (settings.image, settings.model_version, settings.bento_tag) == (
         IMAGE,
         "0123456789abcdef",
@@ -71,6 +76,19 @@ def test_up_and_preview_commands_do_not_prompt() -> None:
         "--non-interactive",
     ]
     assert "--non-interactive" in stack.preview_command("dev")
+
+
+def test_shipping_a_model_updates_the_model_service_alone() -> None:
+    from infra.serving import model_serving_urn
+    from ml.identity import load_identity
+
+    urn = model_serving_urn(load_identity().project, "prod")
+    assert stack.model_up_command("prod") == [
+        *stack.up_command("prod"),
+        "--target",
+        urn,
+        "--target-dependents",
+    ]
 
 
 def test_stack_outputs_become_the_shipping_variables() -> None:
