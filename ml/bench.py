@@ -63,7 +63,7 @@ SERVICE, LOGGING, PEER = "bentoml", "bentoml+log", "fastapi"
 # Logging on must keep at least this share of the throughput with logging off.
 MIN_LOGGING_RATIO = 0.9
 # Logging off and on each run in this many slices, the later ones after a short lead-in.
-SLICES = 4
+SLICES = 8
 SLICE_WARMUP_S = 0.5
 
 
@@ -294,6 +294,7 @@ async def measure(
     warmup: float,
     seconds: float,
     slices: int = SLICES,
+    lead_in: float = SLICE_WARMUP_S,
 ) -> list[LoadResult]:
     """Each server at each concurrency for `seconds`; logging off and on in alternating slices
     (off, on, on, off, ...): a load on the machine that comes and goes then slows both alike."""
@@ -305,9 +306,14 @@ async def measure(
         merged: dict[str, LoadResult] = {}
         for index in range(slices):
             for name in paired if index % 2 == 0 else paired[::-1]:
-                lead_in = SLICE_WARMUP_S if name in merged else warmup
                 load = await closed_loop(
-                    servers[name], body, rows, name, level, lead_in, seconds / slices
+                    servers[name],
+                    body,
+                    rows,
+                    name,
+                    level,
+                    lead_in if name in merged else warmup,
+                    seconds / slices,
                 )
                 if name in merged:
                     merged[name].add(load)

@@ -2,7 +2,8 @@
 
 Starts the bento reports/bento.json names with `bentoml serve` on a free 127.0.0.1 port, waits
 for /readyz, sends ml/sample_request.json and one malformed body, prints both answers, the test
-metrics and the bento tag, and stops the service (also on an error or Ctrl-C).
+metrics and the bento tag, and stops the service (also on an error or Ctrl-C). The answered rows
+go to the prediction log, data/predictions/ unless PREDICTION_LOG_URL says otherwise.
 
 A fresh clone whose pipeline outputs are up to date has no bento in its BentoML store yet (the
 store is not versioned): the demo then rebuilds it with the package stage, which gives the same
@@ -19,12 +20,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ml.identity import REPO_ROOT
+from ml.params import load_params
 from ml.paths import METRICS_FILE
+from ml.prediction_log import URL_ENV
 from ml.serve import (
     NoBentoError,
     ServerStartError,
     in_store,
     latest_bento,
+    prediction_log_env,
     recorded_bento,
     running_bento,
     venv_env,
@@ -99,6 +104,13 @@ def demo() -> None:
         why, body = malformed_body(sample)
         show(f"POST /predict with a malformed body ({why})", *post(url, body))
     print("\nService stopped.")
+    logs = prediction_log_env()[URL_ENV]
+    if Path(logs).is_relative_to(REPO_ROOT):
+        logs = Path(logs).relative_to(REPO_ROOT).as_posix()
+    print(
+        f"Answered rows logged to {logs}: `make drift CURRENT={logs}` compares them with the "
+        f"training data once there are {load_params().monitoring.min_rows} or more."
+    )
     metrics = json.loads(METRICS_FILE.read_text(encoding="utf-8"))
     print(f"\nTest-set metrics ({METRICS_FILE.name}):")
     for name, value in metrics.items():

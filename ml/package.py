@@ -45,11 +45,24 @@ from ml.paths import (
 
 SERVICE = "ml.service:Classifier"
 SERVICE_FILE = REPO_ROOT / "ml" / "service.py"
+# The in-cluster drift CronJob runs `python -m ml.drift` from the same image as the service.
+DRIFT_FILE = REPO_ROOT / "ml" / "drift.py"
 # Read by the service at startup, besides the modules it imports.
 DATA_FILES = ("params.yaml",)
-# What ml/service.py needs at runtime besides bentoml (which BentoML pins itself); the prediction
-# log serializes with orjson and writes to S3 with boto3.
-PACKAGES = ("scikit-learn", "scipy", "numpy", "joblib", "pydantic", "pyyaml", "orjson", "boto3")
+# What ml/service.py and ml/drift.py need at runtime besides bentoml (which BentoML pins itself);
+# the prediction log serializes with orjson and writes to S3 with boto3, drift reads with pandas.
+PACKAGES = (
+    "scikit-learn",
+    "scipy",
+    "numpy",
+    "joblib",
+    "pydantic",
+    "pyyaml",
+    "orjson",
+    "boto3",
+    "pandas",
+    "prometheus-client",
+)
 # The sections that made the model or shape the service; identity travels as the cost labels.
 LABELLED_SECTIONS = ("ingest", "validate", "prepare", "train", "package", "serve")
 UNCOMMITTED = "uncommitted"
@@ -225,7 +238,7 @@ def local_imports(module_file: Path, root: Path = REPO_ROOT) -> set[Path]:
 
 
 def bento_sources() -> list[str]:
-    modules = local_imports(SERVICE_FILE)
+    modules = local_imports(SERVICE_FILE) | local_imports(DRIFT_FILE)
     return sorted([*(path.relative_to(REPO_ROOT).as_posix() for path in modules), *DATA_FILES])
 
 

@@ -30,9 +30,10 @@ Prediction log (ml/prediction_log.py, for drift detection): each answered row wi
 the bento tag and a timestamp, for a share of the model calls (`monitoring.log_sample_rate`,
 env PREDICTION_LOG_SAMPLE_RATE; 0 turns logging off). The sink is PREDICTION_LOG_URL
 (`s3://bucket/prefix` in the cluster; `make serve` and `make run` pass the repository's
-data/predictions), else a folder in the temporary directory, a container's writable place. The
-request only queues references; a background thread serializes and writes, and a failing sink
-is counted on /metrics, never answered to the client. Shutdown flushes what is queued.
+data/predictions/), else a `predictions` folder in the temporary directory: the one writable
+place of a container. The request only queues references; a background thread serializes and
+writes, and a failing sink is counted on /metrics, never answered to the client. Shutdown writes
+what is still queued.
 
 `/predict` itself is the batchable method: BentoML's dispatcher merges the rows of concurrent
 requests into one `predict_proba` call (a call costs about the same for 1 row or 64) and splits a

@@ -14,7 +14,19 @@ import joblib
 import pytest
 from aiohttp import web
 
-from ml.bench import LoadResult, closed_loop, one_row_body, table, verdict
+from ml.bench import (
+    LOGGING,
+    PEER,
+    SERVICE,
+    LoadResult,
+    closed_loop,
+    logging_ratios,
+    measure,
+    one_row_body,
+    ratio_table,
+    table,
+    verdict,
+)
 from ml.serve import running
 from ml.service import Row, Scorer
 from tests.conftest import free_port
@@ -61,24 +73,83 @@ def result(server: str, concurrency: int, ok: int, errors: int = 0) -> LoadResul
     return load
 
 
-def test_verdict_wants_no_errors_and_at_least_the_peer_at_the_top_concurrency() -> None:
-    good = [result("bentoml", 1, 500), result("fastapi", 1, 900)]
-    good += [result("bentoml", 64, 2000), result("fastapi", 64, 1900)]
-    assert verdict(good) == []
+GOOD = [result(SERVICE, 1, 500), result(LOGGING, 1, 480), result(PEER, 1, 900)]
+GOOD += [result(SERVICE, 64, 2000), result(LOGGING, 64, 1800), result(PEER, 64, 1900)]
 
-    slower = [*good[:2], result("bentoml", 64, 1500), result("fastapi", 64, 1900)]
+
+def test_verdict_wants_no_errors_and_at_least_the_peer_at_the_top_concurrency() -> None:
+    assert verdict(GOOD, logged_rows=2280) == []
+
+    slower = [*GOOD[:3], result(SERVICE, 64, 1500), result(LOGGING, 64, 1450), GOOD[5]]
     assert verdict(slower) == [
         "bentoml serves 1500 rows/s at concurrency 64, below the FastAPI peer's 1900"
     ]
-    failing = [result("bentoml", 16, 800, errors=3), *good]
-    assert verdict(failing) == ["bentoml at concurrency 16: 3 errors"]
+    failing = [result(LOGGING, 16, 800, errors=3), result(SERVICE, 16, 800, errors=1), *GOOD]
+    assert verdict(failing) == [
+        "bentoml+log at concurrency 16: 3 errors",
+        "bentoml at concurrency 16: 1 errors",
+    ]
 
 
-def test_table_is_markdown_with_a_row_per_run() -> None:
-    lines = table([result("bentoml", 64, 2000), result("fastapi", 64, 1900)]).splitlines()
+def test_verdict_wants_logging_to_keep_ninety_percent_and_every_row() -> None:
+    assert logging_ratios(GOOD) == {1: 0.96, 64: 0.9}
+    costly = [*GOOD[:4], result(LOGGING, 64, 1780), GOOD[5]]
+    assert verdict(costly) == [
+        "with prediction logging on, bentoml serves 89.0% of its rows/s at concurrency 64 "
+        "(target: at least 90%)"
+    ]
+    assert verdict(GOOD, logged_rows=2279) == [
+        "bentoml+log logged 2279 rows, fewer than the 2280 it served"
+    ]
+
+
+def test_tables_are_markdown_with_a_row_per_run() -> None:
+    lines = table([result(SERVICE, 64, 2000), result(PEER, 64, 1900)]).splitlines()
     assert lines[0] == "| server | concurrency | req/s | rows/s | p50 ms | p99 ms | errors |"
     assert lines[2].startswith("| bentoml | 64 | 2,000 | 2,000 |")
     assert len(lines) == 4
+    assert ratio_table(GOOD).splitlines() == [
+        "| concurrency | log off req/s | log on req/s | on/off |",
+        "|---|---|---|---|",
+        "| 1 | 500 | 480 | 96.0% |",
+        "| 64 | 2,000 | 1,800 | 90.0% |",
+    ]
+
+
+async def interleaved_windows() -> tuple[list[LoadResult], dict[str, list[float]]]:
+    """`measure` against three local servers that note when each request arrives."""
+    arrivals: dict[str, list[float]] = {SERVICE: [], LOGGING: [], PEER: []}
+    runners, urls = [], {}
+    for name in arrivals:
+
+        async def handler(request: web.Request, name: str = name) -> web.Response:
+            await request.read()
+            arrivals[name].append(asyncio.get_running_loop().time())
+            return web.Response(text="[]")
+
+        app = web.Application()
+        app.router.add_post("/predict", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        urls[name] = f"http://127.0.0.1:{port}"
+    try:
+        return await measure(urls, [2], warmup=0.1, seconds=0.4, slices=4, lead_in=0.05), arrivals
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+def test_logging_off_and_on_are_measured_in_alternating_slices() -> None:
+    loads, arrivals = asyncio.run(interleaved_windows())
+    assert [load.server for load in loads] == [SERVICE, LOGGING, PEER]
+    assert all(load.seconds == pytest.approx(0.4) and load.ok > 0 for load in loads)
+    # off, on, on, off, ...: each of the two is served both before and after the other.
+    off, on = arrivals[SERVICE], arrivals[LOGGING]
+    assert min(off) < min(on) < max(on) < max(off)
+    assert min(arrivals[PEER]) > max(off)  # the peer alone, afterwards
 
 
 @pytest.mark.slow

@@ -122,6 +122,9 @@ def test_the_bento_holds_the_modules_the_service_imports() -> None:
     sources = package.bento_sources()
     assert {"ml/service.py", "ml/params.py", "ml/features.py", "ml/identity.py"} <= set(sources)
     assert {"ml/__init__.py", "params.yaml"} <= set(sources)
+    # The drift CronJob runs `python -m ml.drift` from the same image.
+    assert {"ml/drift.py", "ml/drift_report.py", "ml/prediction_log.py"} <= set(sources)
+    assert "pandas" in package.PACKAGES
     assert "ml/package.py" not in sources
     assert all((REPO_ROOT / source).is_file() for source in sources)
 
@@ -224,3 +227,14 @@ def test_model_card_and_record_are_written_and_reproducible(packaged: tuple) -> 
     again = inputs.root / "again"
     assert run_package(inputs, again) == record  # same inputs, same tags
     assert (again / "model_card.md").read_text() == card
+
+
+def test_the_package_stage_depends_on_every_bento_source() -> None:
+    # A module the bento carries but dvc.yaml does not list would leave a stale bento.
+    import yaml
+
+    stage = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][
+        "package"
+    ]
+    modules = {path for path in package.bento_sources() if path.endswith(".py")}
+    assert modules - {"ml/__init__.py"} <= set(stage["deps"])

@@ -75,8 +75,10 @@ def test_every_stage_depends_on_its_own_section_only() -> None:
         assert stages[name]["cmd"] == f"python -m ml.{name}"
         assert stages[name]["params"] == [name]
         assert f"ml/{name}.py" in stages[name]["deps"]
-    # The bento carries the identity's cost labels and the serving settings.
-    assert stages["package"]["params"] == ["identity", "package", "serve"]
+    # The bento carries params.yaml: the sections its labels and model card show, its cost
+    # labels, and the serving and monitoring settings it runs with.
+    expected = ["identity", *PIPELINE_STAGES, "package", "serve", "monitoring"]
+    assert stages["package"]["params"] == expected
 
 
 @pytest.mark.slow

@@ -21,15 +21,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import ml.prediction_log
 from ml.features import FEATURE_NAMES
 from ml.params import load_params
 from ml.prediction_log import (
+    DEFAULT_LOG_DIR,
     SAMPLE_RATE_ENV,
     URL_ENV,
     FolderSink,
     LogReadError,
     PredictionLogger,
     S3Sink,
+    default_log_dir,
     measure_overhead,
     read_records,
     sink_from_url,
@@ -197,6 +200,19 @@ def test_from_env_reads_url_and_rate(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(URL_ENV, "ftp://host/logs")
     with pytest.raises(ValueError, match=URL_ENV):
         PredictionLogger.from_env()
+
+
+def test_default_folder_is_the_checkout_s_or_a_temporary_one_in_a_bento(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert default_log_dir() == DEFAULT_LOG_DIR  # these tests run from a source checkout
+    # A bento's source folder holds the modules and params.yaml, not dvc.yaml.
+    monkeypatch.setattr(ml.prediction_log, "CHECKOUT_MARKER", tmp_path / "dvc.yaml")
+    monkeypatch.setattr(ml.prediction_log.tempfile, "tempdir", str(tmp_path))
+    assert default_log_dir() == tmp_path / "predictions"
+    monkeypatch.delenv(URL_ENV, raising=False)
+    with PredictionLogger.from_env() as logger:
+        assert isinstance(logger.sink, FolderSink) and logger.sink.root == tmp_path / "predictions"
 
 
 def test_malformed_log_line_is_named(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,15 @@ from ml.demo import malformed_body
 from ml.features import CLASS_NAMES, FEATURE_NAMES
 from ml.identity import REPO_ROOT
 from ml.params import load_params
-from ml.serve import NoBentoError, latest_bento, recorded_bento, running, serve_command
+from ml.prediction_log import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
+from ml.serve import (
+    NoBentoError,
+    latest_bento,
+    prediction_log_env,
+    recorded_bento,
+    running,
+    serve_command,
+)
 from ml.service import MAX_BODY_BYTES, Row, Scorer, validation_errors
 from tests.conftest import free_port
 from tests.ml.packaging import Inputs, run_package, write_inputs
@@ -169,6 +178,15 @@ def test_serving_without_a_bento_says_how_to_build_one(tmp_path: Path) -> None:
         latest_bento(info)
 
 
+def test_a_bento_served_from_the_checkout_logs_to_its_data_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(URL_ENV, raising=False)
+    assert prediction_log_env() == {URL_ENV: str(DEFAULT_LOG_DIR)}
+    monkeypatch.setenv(URL_ENV, "s3://prediction-logs/predictions")
+    assert prediction_log_env() == {URL_ENV: "s3://prediction-logs/predictions"}
+
+
 # --- the bento, served ----------------------------------------------------------------------
 
 
@@ -185,6 +203,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The package stage's bento under `bentoml serve` on a free port, once for the module.
 
     A newer model is packaged into the same store afterwards: the bento must keep its own.
+    Its prediction log goes to an S3 endpoint nobody listens on: every test here also shows
+    that a failing sink never reaches a request.
     """
     inputs = write_inputs(tmp_path_factory.mktemp("service"))
     bento = run_package(inputs, inputs.root / "reports")["bento"]
@@ -192,7 +212,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     run_package(inputs, inputs.root / "reports-newer", model=newer.model)
 
     port = free_port()
-    env = {"BENTOML_HOME": str(inputs.bentoml_home), "BENTOML_DO_NOT_TRACK": "1"}
+    env = {
+        "BENTOML_HOME": str(inputs.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "1",
+        URL_ENV: "s3://prediction-logs/predictions",
+        SAMPLE_RATE_ENV: "1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     with running(serve_command(bento, port), port, env) as url, httpx.Client(timeout=30) as client:
         yield Served(url, client, inputs, joblib.load(newer.model))
 
@@ -261,14 +290,21 @@ def test_an_oversized_body_is_refused_unread(served: Served) -> None:
     assert f"exceeds {MAX_BODY_BYTES} bytes" in answer.text
 
 
-def predictions_by_class(served: Served) -> dict[str, float]:
+def metric(served: Served, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Each sample of a counter on /metrics, by its labels."""
     text = served.client.get(f"{served.url}/metrics").text
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def predictions_by_class(served: Served) -> dict[str, float]:
     counts = {name: 0.0 for name in CLASS_NAMES}
-    for family in text_string_to_metric_families(text):
-        if family.name == "predictions":
-            for sample in family.samples:
-                if sample.name == "predictions_total":
-                    counts[sample.labels["class"]] = sample.value
+    for labels, value in metric(served, "predictions_total").items():
+        counts[dict(labels)["class"]] = value
     return counts
 
 
@@ -293,4 +329,25 @@ def test_still_up_after_the_bad_bodies(served: Served) -> None:
         assert predict(served, raw).status_code == 400
     assert served.client.get(f"{served.url}/readyz").status_code == 200
     assert served.client.get(f"{served.url}/livez").status_code == 200
+    assert predict(served, json.dumps(SAMPLE).encode()).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_failing_log_sink_is_counted_and_never_fails_a_request(served: Served) -> None:
+    def failures() -> float:
+        return sum(metric(served, "prediction_log_failures_total").values())
+
+    before = failures()
+    # A full batch of the writer's: it is sent at once, not after monitoring.log_flush_seconds.
+    batch_rows = load_params().monitoring.log_batch_rows
+    assert batch_rows <= MAX_ROWS
+    rows = [SAMPLE["rows"][index % len(SAMPLE["rows"])] for index in range(batch_rows)]
+    answer = predict(served, body(rows))
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 20
+    while failures() == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert failures() > before
+    lost = metric(served, "prediction_log_dropped_total")
+    assert lost[(("reason", "sink_error"),)] >= len(rows)
     assert predict(served, json.dumps(SAMPLE).encode()).status_code == 200
