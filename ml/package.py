@@ -111,10 +111,12 @@ def pipeline_outputs(lock: Mapping[str, Any]) -> list[str]:
 
 
 def git_commit(repo: Path, generated: Iterable[str] = ()) -> str:
-    """HEAD's commit, or "uncommitted" when the tree differs from it or there is none.
+    """The last commit of the sources, or "uncommitted" when the tree differs from it or has none.
 
     `generated` (dvc.lock and the pipeline's outputs) is left out: `dvc repro` itself rewrites
-    those while this stage runs, and they are what the commit's code and params produce.
+    those while this stage runs, and they are what the commit's code and params produce. For the
+    same reason the commit named is the last one that changed anything else: committing the
+    outputs of a build does not change the commit the next build (say, a fresh clone's) names.
     """
     excluded = [f":(exclude){path}" for path in ("dvc.lock", *generated)]
 
@@ -125,11 +127,11 @@ def git_commit(repo: Path, generated: Iterable[str] = ()) -> str:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    head = git("rev-parse", "--verify", "HEAD")
+    source = git("log", "-1", "--format=%H", "--", ".", *excluded)
     status = git("status", "--porcelain", "--", ".", *excluded)
-    if not head or status is None or status:
+    if not source or status is None or status:
         return UNCOMMITTED
-    return head
+    return source
 
 
 # --- labels ---------------------------------------------------------------------------------

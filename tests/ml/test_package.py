@@ -111,6 +111,11 @@ def test_git_commit_is_uncommitted_unless_the_tree_matches_a_commit(tmp_path: Pa
     (tmp_path / "models" / "model.joblib").write_text("v2")
     assert package.git_commit(tmp_path, outputs) == head
 
+    # Committing only the build's outputs keeps naming the sources' commit, so the next build
+    # (a fresh clone's) labels the bento the same way and its tag does not change.
+    git(tmp_path, "commit", "-q", "-am", "outputs")
+    assert package.git_commit(tmp_path, outputs) == head
+
     (tmp_path / "params.yaml").write_text("a: 2\n")
     assert package.git_commit(tmp_path, outputs) == package.UNCOMMITTED
     git(tmp_path, "checkout", "-q", "params.yaml")
