@@ -97,20 +97,15 @@ monitoring = Monitoring(
 )
 ci = CiAccess(
     "ci",
-    CiAccessArgs(
-        settings=settings.ci,
-        state=settings.state,
-        repository=settings.identity.repository,
-        project=settings.identity.project,
-        stack=pulumi.get_stack(),
-        naming=naming,
+    CiAccessArgs.for_stack(
+        settings,
+        pulumi.get_stack(),
         account=account,
         key_arn=key.arn,
         dvc_bucket_arn=storage.dvc.arn,
         artifacts_bucket_arn=storage.artifacts.arn,
         ecr_repository_arn=registry.arn,
         cluster=cluster,
-        activate_cost_tags=settings.budget.activate_cost_allocation_tags,
     ),
     opts=on_aws,
 )

@@ -25,6 +25,7 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.config import state_bucket_name, state_key_alias
+from infra.iam import deny_without_tls
 from ml.identity import MANAGED_BY_KEY, load_identity
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -118,16 +119,7 @@ def tls_only_policy(bucket: str, partition: str) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [arn, f"{arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
+            "Statement": [deny_without_tls("DenyInsecureTransport", "s3:*", [arn, f"{arn}/*"])],
         }
     )
 

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.config import BudgetSettings
+from infra.notifications import email_alert_topic, tls_only_statement
 from ml.identity import COST_LABEL_KEYS, COST_TAG_KEYS, LabelValue, load_identity
 
 BUDGETS_SERVICE = "budgets.amazonaws.com"
@@ -105,14 +106,7 @@ def topic_policy(topic_arn: str, account_id: str, partition: str) -> str:
                         "ArnLike": {"aws:SourceArn": f"arn:{partition}:budgets::{account_id}:*"},
                     },
                 },
-                {
-                    "Sid": "TlsOnly",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "SNS:Publish",
-                    "Resource": topic_arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                tls_only_statement(topic_arn),
             ],
         }
     )
@@ -158,28 +152,16 @@ class Budget(pulumi.ComponentResource):
             policy=pulumi.Output.all(account_id, partition).apply(lambda v: key_policy(*v)),
             opts=child,
         )
-        topic = aws.sns.Topic(
-            f"{name}-alerts",
-            name=args.topic_name,
-            kms_master_key_id=key.arn,
-            opts=child,
-        )
-        policy = aws.sns.TopicPolicy(
-            f"{name}-alerts-policy",
-            arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, account_id, partition).apply(
+        topic, policy = email_alert_topic(
+            name,
+            topic_name=args.topic_name,
+            key_arn=key.arn,
+            policy=lambda arn: pulumi.Output.all(arn, account_id, partition).apply(
                 lambda v: topic_policy(*v)
             ),
-            opts=child,
+            emails=args.settings.alert_emails,
+            parent=self,
         )
-        for index, email in enumerate(args.settings.alert_emails):
-            aws.sns.TopicSubscription(
-                f"{name}-alerts-email-{index}",
-                topic=topic.arn,
-                protocol="email",
-                endpoint=email,
-                opts=child,
-            )
 
         budget = aws.budgets.Budget(
             f"{name}-monthly",

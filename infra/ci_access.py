@@ -30,7 +30,14 @@ from infra.cluster import (
     NODE_POLICIES,
     Cluster,
 )
-from infra.config import CiSettings, Naming, StateSettings, state_bucket_name, state_key_alias
+from infra.config import (
+    CiSettings,
+    Naming,
+    StackSettings,
+    StateSettings,
+    state_bucket_name,
+    state_key_alias,
+)
 from infra.iam import STS_AUDIENCE, Statement, document, managed_policy_arn, web_identity_trust
 from infra.providers import AwsAccount
 from ml.identity import COST_LABEL_KEYS
@@ -90,6 +97,36 @@ class CiAccessArgs:
     cluster: Cluster
     # budget.activateCostAllocationTags: the infra role may then switch the account's tags on.
     activate_cost_tags: bool
+
+    @classmethod
+    def for_stack(
+        cls,
+        settings: StackSettings,
+        stack: str,
+        *,
+        account: AwsAccount,
+        key_arn: pulumi.Input[str],
+        dvc_bucket_arn: pulumi.Input[str],
+        artifacts_bucket_arn: pulumi.Input[str],
+        ecr_repository_arn: pulumi.Input[str],
+        cluster: Cluster,
+    ) -> CiAccessArgs:
+        """The arguments the stack's settings decide, plus the resources the roles reach."""
+        return cls(
+            settings=settings.ci,
+            state=settings.state,
+            repository=settings.identity.repository,
+            project=settings.identity.project,
+            stack=stack,
+            naming=settings.naming,
+            account=account,
+            key_arn=key_arn,
+            dvc_bucket_arn=dvc_bucket_arn,
+            artifacts_bucket_arn=artifacts_bucket_arn,
+            ecr_repository_arn=ecr_repository_arn,
+            cluster=cluster,
+            activate_cost_tags=settings.budget.activate_cost_allocation_tags,
+        )
 
 
 class CiAccess(pulumi.ComponentResource):

@@ -3,7 +3,7 @@
 A stack file (`Pulumi.<stack>.yaml`) holds one key per section under the project namespace plus
 `aws:region`; the project's identity and cost tags come from params.yaml (ml/identity.py) only.
 `validate_settings` takes the plain mapping of those keys, so it runs without Pulumi; a wrong
-setting fails with the exact key to fix (`mlops-template:cluster.gpuPools[0].minSize: ...`).
+setting fails with the exact key to fix (`<project>:cluster.gpuPools[0].minSize: ...`).
 
 Adding a section: write one `Section` model and add it as a field of `StackSettings`.
 """
@@ -873,7 +873,7 @@ def validate_settings(
             if name not in SECTION_KEYS:
                 problems.append(f"{key}: unknown key (known: {', '.join(SECTION_KEYS)})")
                 continue
-            data[name] = _decode(value)
+            data[name] = decode_json_text(value)
     if problems:
         raise SettingsError(problems)
     try:
@@ -884,8 +884,8 @@ def validate_settings(
         ) from None
 
 
-def _decode(value: Any) -> Any:
-    """Objects arrive from the Pulumi CLI as JSON text; plain values pass through."""
+def decode_json_text(value: Any) -> Any:
+    """Objects arrive from the Pulumi engine as JSON text; plain values pass through."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return json.loads(value)

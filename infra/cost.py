@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from infra.config import decode_json_text
 from ml.identity import COST_TAG_KEYS, REPO_ROOT
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices.yaml")
@@ -250,16 +251,6 @@ def run_plan(stack: str) -> Plan:
 # --- Reading inputs ---------------------------------------------------------------------------
 
 
-def _object(value: Any) -> Any:
-    # Provider inputs reach the engine as JSON text; ordinary inputs as objects.
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def _provider_urn(reference: str | None, known: Mapping[str, Resource]) -> str | None:
     # The engine spells a provider reference `<urn>::<id>`; a plan may give the bare URN.
     if not reference or reference in known:
@@ -268,7 +259,7 @@ def _provider_urn(reference: str | None, known: Mapping[str, Resource]) -> str |
 
 
 def _string_map(value: Any) -> dict[str, str]:
-    value = _object(value)
+    value = decode_json_text(value)
     if isinstance(value, dict):
         return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float)}
     if isinstance(value, list):
@@ -323,10 +314,10 @@ class Context:
         """The tags (AWS) or labels (Kubernetes) spend is attributed by, defaults included."""
         if resource.type.startswith("aws:"):
             provider = self.provider_of(resource)
-            defaults = _object(provider.inputs.get("defaultTags")) if provider else None
+            defaults = decode_json_text(provider.inputs.get("defaultTags")) if provider else None
             tags = _string_map(defaults.get("tags")) if isinstance(defaults, dict) else {}
             return {**tags, **_string_map(resource.inputs.get("tags"))}
-        values = _object(resource.inputs.get("values"))
+        values = decode_json_text(resource.inputs.get("values"))
         if isinstance(values, dict) and "commonLabels" in values:
             return _string_map(values["commonLabels"])
         metadata = resource.inputs.get("metadata")
@@ -559,7 +550,7 @@ def price_volume_claims(ctx: Context, resource: Resource) -> list[Item]:
     source = (
         resource.inputs
         if resource.type.endswith(":PersistentVolumeClaim")
-        else _object(resource.inputs.get("values"))
+        else decode_json_text(resource.inputs.get("values"))
     )
     claims = list(_claims(source))
     if not claims:

@@ -22,6 +22,18 @@ def document(*statements: Statement) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+def deny_without_tls(sid: str, action: str, resource: Any) -> Statement:
+    """Refuse `action` on `resource` to every request not made over TLS, whoever sends it."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def service_trust(service: str) -> pulumi.Output[str]:
     """Trust policy letting an AWS service (`eks.amazonaws.com`) assume a role."""
     return document(

@@ -11,7 +11,6 @@ address confirms its subscription once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from infra.alert_rules import load_dashboards, render_rules
 from infra.cluster import ACCELERATOR_LABEL, GP3_STORAGE_CLASS, GPU_RESOURCE, NODE_POOL_LABEL
 from infra.config import MonitoringSettings, Naming
 from infra.iam import Irsa, irsa_role
+from infra.notifications import email_alert_topic, tls_only_topic_policy
 from infra.serving import COMPONENT_LABEL, MODEL_VERSION_LABEL, NAME_LABEL, POD_HASH_LABEL
 from ml.identity import LabelValue, load_identity
 
@@ -35,6 +35,29 @@ class Chart:
     name: str
     version: str
     repo: str
+
+    def release(
+        self,
+        resource_name: str,
+        namespace: pulumi.Input[str],
+        values: pulumi.Input[dict[str, Any]],
+        opts: pulumi.ResourceOptions,
+        **extra: Any,
+    ) -> k8s.helm.v3.Release:
+        """This pinned chart, released under its own name (the Services' names and the `release`
+        label below follow it); a failed install rolls back."""
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=self.name,
+            chart=self.name,
+            version=self.version,
+            repository_opts={"repo": self.repo},
+            namespace=namespace,
+            atomic=True,
+            values=values,
+            opts=opts,
+            **extra,
+        )
 
 
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
@@ -381,44 +404,23 @@ class Monitoring(pulumi.ComponentResource):
             alertmanager_config(topic.arn, alerts.region),
             alertmanager_role.arn,
         )
-        self.stack = k8s.helm.v3.Release(
+        self.stack = KUBE_PROMETHEUS_STACK.release(
             f"{name}-kube-prometheus-stack",
-            name=STACK_RELEASE,
-            chart=KUBE_PROMETHEUS_STACK.name,
-            version=KUBE_PROMETHEUS_STACK.version,
-            repository_opts={"repo": KUBE_PROMETHEUS_STACK.repo},
-            namespace=ns,
-            atomic=True,
+            ns,
+            values,
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret]),
             timeout=900,
-            values=values,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret]),
         )
         # The CRDs come with the chart: custom resources wait for it.
         after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.stack])
 
-        self.pushgateway = k8s.helm.v3.Release(
-            f"{name}-pushgateway",
-            name=PUSHGATEWAY_RELEASE,
-            chart=PUSHGATEWAY.name,
-            version=PUSHGATEWAY.version,
-            repository_opts={"repo": PUSHGATEWAY.repo},
-            namespace=ns,
-            atomic=True,
-            values=pushgateway_values(args),
-            opts=after_stack,
+        self.pushgateway = PUSHGATEWAY.release(
+            f"{name}-pushgateway", ns, pushgateway_values(args), after_stack
         )
 
         if args.settings.gpu_metrics:
-            exporter = k8s.helm.v3.Release(
-                f"{name}-dcgm-exporter",
-                name=DCGM_RELEASE,
-                chart=DCGM_EXPORTER.name,
-                version=DCGM_EXPORTER.version,
-                repository_opts={"repo": DCGM_EXPORTER.repo},
-                namespace=ns,
-                atomic=True,
-                values=dcgm_exporter_values(args),
-                opts=in_ns,
+            exporter = DCGM_EXPORTER.release(
+                f"{name}-dcgm-exporter", ns, dcgm_exporter_values(args), in_ns
             )
             k8s.apiextensions.CustomResource(
                 f"{name}-dcgm-service-monitor",
@@ -474,27 +476,14 @@ class Monitoring(pulumi.ComponentResource):
         self, name: str, args: MonitoringArgs, alerts: AlertSink
     ) -> tuple[aws.sns.Topic, aws.iam.Role]:
         """The encrypted topic with its email subscribers, and Alertmanager's role to publish."""
-        child = pulumi.ResourceOptions(parent=self)
-        topic = aws.sns.Topic(
-            f"{name}-alerts",
-            name=alerts.naming.topic("alerts"),
-            kms_master_key_id=alerts.key_arn,
-            opts=child,
+        topic, _ = email_alert_topic(
+            name,
+            topic_name=alerts.naming.topic("alerts"),
+            key_arn=alerts.key_arn,
+            policy=lambda arn: arn.apply(tls_only_topic_policy),
+            emails=args.settings.alert_emails,
+            parent=self,
         )
-        aws.sns.TopicPolicy(
-            f"{name}-alerts-policy",
-            arn=topic.arn,
-            policy=topic.arn.apply(tls_only_topic_policy),
-            opts=child,
-        )
-        for index, email in enumerate(args.settings.alert_emails):
-            aws.sns.TopicSubscription(
-                f"{name}-alerts-email-{index}",
-                topic=topic.arn,
-                protocol="email",
-                endpoint=email,
-                opts=child,
-            )
         role = irsa_role(
             f"{name}-alertmanager",
             alerts.naming.role("alertmanager"),
@@ -522,22 +511,3 @@ class Monitoring(pulumi.ComponentResource):
             parent=self,
         )
         return topic, role
-
-
-def tls_only_topic_policy(topic_arn: str) -> str:
-    """Nothing reaches the topic without TLS; who may publish is up to IAM (Alertmanager's role)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "TlsOnly",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "SNS:Publish",
-                    "Resource": topic_arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )

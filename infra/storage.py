@@ -19,7 +19,7 @@ from infra.config import (
     Naming,
     StorageSettings,
 )
-from infra.iam import Statement, document
+from infra.iam import Statement, deny_without_tls, document
 from infra.providers import AwsAccount
 
 ABORT_MULTIPART_AFTER_DAYS = 7
@@ -79,14 +79,11 @@ class SecureBucket(pulumi.ComponentResource):
             name,
             bucket=self.bucket.id,
             policy=document(
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [args.arn, pulumi.Output.concat(args.arn, "/*")],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                deny_without_tls(
+                    "DenyInsecureTransport",
+                    "s3:*",
+                    [args.arn, pulumi.Output.concat(args.arn, "/*")],
+                ),
                 *args.extra_statements,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),

@@ -115,17 +115,20 @@ def _class_table(shift: Mapping[str, Any]) -> str:
     )
 
 
+# The per-feature statistics the features table shows, in column order after the name.
+FEATURE_COLUMNS = (
+    "psi",
+    "ks_statistic",
+    "p_value",
+    "p_value_adjusted",
+    "reference_mean",
+    "current_mean",
+)
+
+
 def _feature_table(features: Mapping[str, Mapping[str, Any]]) -> str:
     order = sorted(
         features, key=lambda name: (not features[name]["drifted"], -features[name]["psi"])
-    )
-    columns = (
-        "psi",
-        "ks_statistic",
-        "p_value",
-        "p_value_adjusted",
-        "reference_mean",
-        "current_mean",
     )
     head = "".join(
         f"<th>{label}</th>"
@@ -143,7 +146,7 @@ def _feature_table(features: Mapping[str, Mapping[str, Any]]) -> str:
     body = "".join(
         f'<tr class="{"drifted" if features[name]["drifted"] else ""}">'
         f"<td>{escape(name)}</td>"
-        + "".join(f"<td>{_number(features[name][column])}</td>" for column in columns)
+        + "".join(f"<td>{_number(features[name][column])}</td>" for column in FEATURE_COLUMNS)
         + f"<td>{'yes' if features[name]['drifted'] else 'no'}</td></tr>"
         for name in order
     )

@@ -42,6 +42,7 @@ from ml.paths import (
     REPORTS_DIR,
     use_repo_bentoml_home,
 )
+from ml.report_file import read_json_report
 
 SERVICE = "ml.service:Classifier"
 SERVICE_FILE = REPO_ROOT / "ml" / "service.py"
@@ -192,12 +193,7 @@ def lineage_labels(
 
 
 def read_metrics(path: Path) -> dict[str, float]:
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PackageError(f"{path.name} not found: run `dvc repro` (the evaluate stage)") from None
-    except json.JSONDecodeError as error:
-        raise PackageError(f"{path.name} is not valid JSON: {error}") from None
+    metrics = read_json_report(path, PackageError, "`dvc repro` (the evaluate stage)")
     if not isinstance(metrics, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values()
     ):

@@ -8,12 +8,12 @@ the pipeline's own record (reports/bento.json, written by the package stage).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ml.paths import BENTO_INFO_FILE
+from ml.report_file import read_json_report
 
 BUCKET_ENV = "ARTIFACTS_BUCKET"
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -25,12 +25,7 @@ class ShipError(RuntimeError):
 
 def bento_report(path: Path = BENTO_INFO_FILE) -> dict[str, Any]:
     """reports/bento.json: the bento tag, the model tag and the labels of the last package run."""
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ShipError(f"{path.name} not found: run `make repro` (the package stage)") from None
-    except json.JSONDecodeError as error:
-        raise ShipError(f"{path.name} is not valid JSON: {error}") from None
+    report = read_json_report(path, ShipError, "`make repro` (the package stage)")
     if not isinstance(report, dict) or not isinstance(report.get("bento"), str):
         raise ShipError(f"{path.name}: missing the `bento` tag; rerun the package stage")
     return report

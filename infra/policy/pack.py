@@ -10,9 +10,9 @@ from pulumi_policy import (
 )
 
 from infra.policy import validators
-from ml.identity import COST_TAG_KEYS
+from ml.identity import COST_TAG_KEYS, load_identity
 
-PACK_NAME = "mlops-template-guardrails"
+PACK_NAME = f"{load_identity().project}-guardrails"
 
 
 def policies() -> list[Policy]:

@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from ml.identity import load_identity
+
 # How the SDK marks a secret value on the wire: {SIG: SECRET_SIG, "value": ...}.
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SIG = "4dabf18193072939515e22adb298388d"
@@ -69,7 +71,7 @@ class Recorder(Mocks):
 def render(program: Callable[[], Any], stack: str = "dev") -> list[Declared]:
     """Every resource `program` declares, in declaration order."""
     recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="mlops-template", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(recorder, project=load_identity().project, stack=stack, preview=False)
 
     @pulumi.runtime.test
     def run() -> Any:

@@ -13,6 +13,7 @@ from infra.budget import BUDGET_METRIC, Budget, BudgetArgs
 from infra.config import BudgetSettings
 from ml.identity import COST_TAG_KEYS, budget_name, load_identity
 from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
+from tests.infra.unit import PROJECT
 
 EMAILS = ["ml-platform@example.com", "finance@example.com"]
 BUDGET = "aws:budgets/budget:Budget"
@@ -30,8 +31,8 @@ def budget(**section: Any) -> list[Declared]:
     args = BudgetArgs(
         settings=BudgetSettings.model_validate({**SECTION, **section}),
         environment="dev",
-        name=budget_name("mlops-template", "dev"),
-        topic_name="mlops-template-dev-budget-alerts",
+        name=budget_name(PROJECT, "dev"),
+        topic_name=f"{PROJECT}-dev-budget-alerts",
     )
     return render(lambda: Budget("budget", args) and None)
 
@@ -49,7 +50,7 @@ def one(resources: list[Declared], typ: str) -> dict[str, Any]:
 def test_monthly_cost_budget_for_this_project_and_environment(declared: list[Declared]) -> None:
     inputs = one(declared, BUDGET)
     identity = load_identity()
-    assert inputs["name"] == "mlops-template-dev"
+    assert inputs["name"] == f"{PROJECT}-dev"
     assert (inputs["budgetType"], inputs["timeUnit"]) == ("COST", "MONTHLY")
     assert (inputs["limitAmount"], inputs["limitUnit"]) == ("150.00", "USD")
     assert inputs["metrics"] == BUDGET_METRIC
@@ -84,7 +85,7 @@ def test_alerts_at_80_percent_actual_and_100_percent_forecast(declared: list[Dec
 
 def test_topic_is_encrypted_and_emails_subscribe(declared: list[Declared]) -> None:
     topic = one(declared, "aws:sns/topic:Topic")
-    assert topic["name"] == "mlops-template-dev-budget-alerts"
+    assert topic["name"] == f"{PROJECT}-dev-budget-alerts"
     assert topic["kmsMasterKeyId"] == "arn:aws:mock:::budget-alerts-key"
     key = one(declared, "aws:kms/key:Key")
     assert key["enableKeyRotation"] is True

@@ -18,13 +18,20 @@ from infra.ci_access import (
     infra_subjects,
     plan_subjects,
 )
-from infra.cluster import ADMIN_ACCESS_POLICY, Cluster, ClusterArgs
+from infra.cluster import ADMIN_ACCESS_POLICY
 from infra.config import StackSettings, state_bucket_name, state_key_alias
 from infra.mocks import ACCOUNT_ID
-from infra.tags import cost_labels, cost_tags
-from tests.infra.unit import REPO_ROOT, Declared, declare, on, policy, stack_settings
+from tests.infra.unit import (
+    KEY,
+    REPO_ROOT,
+    Declared,
+    declare,
+    on,
+    policy,
+    stack_cluster,
+    stack_settings,
+)
 
-KEY = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/stack"
 DVC = "arn:aws:s3:::dvc-bucket"
 ARTIFACTS = "arn:aws:s3:::artifacts-bucket"
 ECR = f"arn:aws:ecr:us-east-1:{ACCOUNT_ID}:repository/bentos"
@@ -34,36 +41,18 @@ POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 def build(settings: StackSettings) -> Declared:
     def program(provider, account):
-        cluster = Cluster(
-            "cluster",
-            ClusterArgs(
-                settings.cluster,
-                settings.naming,
-                account,
-                KEY,
-                ["subnet-a", "subnet-b"],
-                ["subnet-a", "subnet-b"],
-                cost_tags(settings),
-                cost_labels(settings),
-            ),
-            opts=on(provider),
-        )
+        cluster = stack_cluster(settings, provider, account)
         ci = CiAccess(
             "ci",
-            CiAccessArgs(
-                settings=settings.ci,
-                state=settings.state,
-                repository=settings.identity.repository,
-                project=settings.identity.project,
-                stack=settings.environment,
-                naming=settings.naming,
+            CiAccessArgs.for_stack(
+                settings,
+                settings.environment,
                 account=account,
                 key_arn=KEY,
                 dvc_bucket_arn=DVC,
                 artifacts_bucket_arn=ARTIFACTS,
                 ecr_repository_arn=ECR,
                 cluster=cluster,
-                activate_cost_tags=settings.budget.activate_cost_allocation_tags,
             ),
             opts=on(provider),
         )
@@ -265,7 +254,7 @@ def test_infra_role_is_scoped_to_the_stack(dev: Declared, prod: Declared) -> Non
     assert not [arn for arn in attachable if arn.endswith("AdministratorAccess")]
     assert granted["ManageTaggedKeys"]["Condition"] == {
         "StringEquals": {
-            "aws:ResourceTag/project": "mlops-template",
+            "aws:ResourceTag/project": stack_settings("dev").naming.project,
             "aws:ResourceTag/environment": "dev",
         }
     }

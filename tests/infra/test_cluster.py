@@ -16,15 +16,12 @@ from infra.cluster import (
     GP3_STORAGE_CLASS,
     NODE_POOL_LABEL,
     WORKLOAD_LABEL,
-    Cluster,
-    ClusterArgs,
 )
 from infra.config import CLUSTER_AUTOSCALER_CHARTS, GpuPool, StackSettings
 from infra.mocks import ACCOUNT_ID
 from infra.tags import cost_labels, cost_tags
-from tests.infra.unit import Declared, declare, on, policy, stack_settings
+from tests.infra.unit import KEY, Declared, declare, policy, stack_cluster, stack_settings
 
-KEY = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/stack"
 ADMIN = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-admins"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -34,20 +31,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 def build(settings: StackSettings) -> Declared:
     def program(provider, account):
-        cluster = Cluster(
-            "cluster",
-            ClusterArgs(
-                settings=settings.cluster,
-                naming=settings.naming,
-                account=account,
-                key_arn=KEY,
-                control_plane_subnet_ids=["subnet-private-a", "subnet-private-b"],
-                node_subnet_ids=["subnet-private-a", "subnet-private-b"],
-                cost_tags=cost_tags(settings),
-                cost_labels=cost_labels(settings),
-            ),
-            opts=on(provider),
-        )
+        cluster = stack_cluster(settings, provider, account)
         return {"kubeconfig": cluster.kubeconfig, "issuer": cluster.oidc_issuer_url}
 
     return declare(program, settings)

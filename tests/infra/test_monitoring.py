@@ -28,6 +28,7 @@ from infra.monitoring import (
 )
 from ml.identity import load_identity
 from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
+from tests.infra.unit import KEY, PROJECT
 
 CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
 # Every Kubernetes minor the cluster settings accept.
@@ -52,10 +53,9 @@ SECTION = {
     "alertThresholds": {},
     "alertEmails": EMAILS,
 }
-KEY = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/stack"
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/ABC"
 SINK = AlertSink(
-    naming=Naming("mlops-template", "dev"),
+    naming=Naming(PROJECT, "dev"),
     region="us-east-1",
     irsa=Irsa(f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{ISSUER}", ISSUER),
     key_arn=KEY,
@@ -325,7 +325,7 @@ def test_an_unknown_threshold_names_itself_and_the_known_ones() -> None:
 
 def test_alertmanager_routes_alerts_to_the_encrypted_topic(full: list[Declared]) -> None:
     (topic,) = by_type(full, "aws:sns/topic:Topic")
-    assert topic.inputs["name"] == "mlops-template-dev-alerts"
+    assert topic.inputs["name"] == f"{SINK.naming.prefix}-alerts"
     assert topic.inputs["kmsMasterKeyId"] == KEY
     subscriptions = by_type(full, "aws:sns/topicSubscription:TopicSubscription")
     assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(EMAILS)
@@ -351,7 +351,7 @@ def test_alertmanager_routes_alerts_to_the_encrypted_topic(full: list[Declared])
 
     (role,) = by_type(full, "aws:iam/role:Role")
     assert values["serviceAccount"]["annotations"] == {
-        "eks.amazonaws.com/role-arn": "arn:aws:mock:::mlops-template-dev-alertmanager"
+        "eks.amazonaws.com/role-arn": f"arn:aws:mock:::{SINK.naming.prefix}-alertmanager"
     }
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert trust["Condition"]["StringEquals"] == {

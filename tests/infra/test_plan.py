@@ -12,7 +12,7 @@ import yaml
 
 from infra import plan
 from tests.infra.plans import plan_output, run_plan
-from tests.infra.unit import REPO_ROOT
+from tests.infra.unit import PROJECT, REPO_ROOT
 
 
 def test_json_plan_is_deterministic() -> None:
@@ -23,9 +23,9 @@ def test_json_plan_is_deterministic() -> None:
 
 def test_text_plan_counts_types_and_draws_the_tree() -> None:
     text = plan_output("prod", "text")
-    assert text.startswith("Offline plan of mlops-template/prod: pulumi up would declare")
+    assert text.startswith(f"Offline plan of {PROJECT}/prod: pulumi up would declare")
     assert "     3  aws:ec2/natGateway:NatGateway" in text
-    assert "└─ pulumi:pulumi:Stack  mlops-template-prod" in text
+    assert f"└─ pulumi:pulumi:Stack  {PROJECT}-prod" in text
     assert "├─ mlops:infra:NodePool  gpu-on-demand" in text
     assert 'kubeconfig: "[secret]"' in text
 
@@ -48,7 +48,7 @@ def test_unknown_stack_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_invalid_settings_fail_the_program_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
     stack = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
-    stack["config"]["mlops-template:cluster"]["gpuPools"][0]["instanceTypes"] = ["c5.large"]
+    stack["config"][f"{PROJECT}:cluster"]["gpuPools"][0]["instanceTypes"] = ["c5.large"]
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     code = (
         "import sys; from pathlib import Path; from infra import plan\n"
@@ -64,23 +64,23 @@ def test_invalid_settings_fail_the_program_naming_the_key(tmp_path: Path) -> Non
         timeout=120,
     )
     assert result.returncode == 3, result.stderr
-    assert "mlops-template:cluster.gpuPools[0].instanceTypes: c5.large not NVIDIA" in result.stdout
+    assert f"{PROJECT}:cluster.gpuPools[0].instanceTypes: c5.large not NVIDIA" in result.stdout
 
 
 def test_a_stack_file_without_a_model_is_planned_with_the_packaged_bento(tmp_path: Path) -> None:
     config = plan.stack_config("dev")
-    shipped, tag = plan.with_shipped_model(config, "mlops-template")
+    shipped, tag = plan.with_shipped_model(config, PROJECT)
     report = json.loads((REPO_ROOT / "reports" / "bento.json").read_text())
     assert tag == report["bento"]
-    serving = shipped["mlops-template:serving"]
+    serving = shipped[f"{PROJECT}:serving"]
     version = tag.split(":", 1)[1]
     assert (serving["modelVersion"], serving["bentoTag"]) == (version, tag)
-    assert serving["image"].endswith(f"/mlops-template-dev/bentos:{version}")
-    assert config["mlops-template:serving"]["image"] is None  # the stack file stays as it is
+    assert serving["image"].endswith(f"/{PROJECT}-dev/bentos:{version}")
+    assert config[f"{PROJECT}:serving"]["image"] is None  # the stack file stays as it is
     # A stack that ships a model, or a repository without a packaged bento, is left alone.
-    assert plan.with_shipped_model(shipped, "mlops-template") == (shipped, None)
+    assert plan.with_shipped_model(shipped, PROJECT) == (shipped, None)
     missing = tmp_path / "bento.json"
-    assert plan.with_shipped_model(config, "mlops-template", missing) == (config, None)
+    assert plan.with_shipped_model(config, PROJECT, missing) == (config, None)
 
 
 def test_without_model_plans_the_stack_file_as_it_is() -> None:

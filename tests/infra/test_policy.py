@@ -28,6 +28,7 @@ from infra.policy import validators
 from infra.policy.pack import policies
 from ml.identity import COST_TAG_KEYS, load_identity
 from tests.infra.rendering import stack_plan
+from tests.infra.unit import PROJECT
 
 OPTIONS = PolicyResourceOptions(
     protect=False,
@@ -37,7 +38,9 @@ OPTIONS = PolicyResourceOptions(
     custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
     additional_secret_outputs=[],
 )
-PROVIDER_URN = "urn:pulumi:dev::mlops-template::pulumi:providers:aws::aws"
+# Resource URNs of the dev stack: urn:pulumi:<stack>::<project>::<type>::<name>.
+URN_PREFIX = f"urn:pulumi:dev::{PROJECT}::"
+PROVIDER_URN = f"{URN_PREFIX}pulumi:providers:aws::aws"
 TAGS = load_identity().cost_tags("dev")
 BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -61,7 +64,7 @@ def resource_args(
     return ResourceValidationArgs(
         resource_type,
         unknown_checking_proxy(props),
-        f"urn:pulumi:dev::mlops-template::{resource_type}::{name}",
+        f"{URN_PREFIX}{resource_type}::{name}",
         name,
         OPTIONS,
         aws,
@@ -130,7 +133,7 @@ def policy_resource(
     return PolicyResource(
         resource_type,
         unknown_checking_proxy(props),
-        f"urn:pulumi:dev::mlops-template::{resource_type}::{name}",
+        f"{URN_PREFIX}{resource_type}::{name}",
         name,
         OPTIONS,
         None,

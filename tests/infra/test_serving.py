@@ -34,13 +34,13 @@ from ml.identity import COST_LABEL_KEYS, load_identity
 from ml.prediction_log import URL_ENV
 from ml.publish import publish_reference, reference_key
 from tests.infra.rendering import ACCOUNT_ID, render
-from tests.infra.unit import REPO_ROOT
+from tests.infra.unit import PROJECT, REPO_ROOT
 
 CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
 K8S_VERSION = "1.33"
 MODEL = "breast-cancer-classifier"
 VERSION = "20260101_abc123"
-BUCKET = "mlops-template-dev-artifacts-123456789012"
+BUCKET = f"{PROJECT}-dev-artifacts-{ACCOUNT_ID}"
 PROGRAM = {
     "environment": "dev",
     "region": "eu-west-1",
@@ -57,7 +57,7 @@ ACCESS = ServingAccess(
 )
 # The committed stack file's `serving` section, as CI leaves it after shipping a model.
 COMMITTED = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))["config"][
-    "mlops-template:serving"
+    f"{PROJECT}:serving"
 ]
 SECTION = {
     **COMMITTED,
@@ -68,7 +68,7 @@ SECTION = {
     "maxErrorRatio": 0.01,
     "modelVersion": VERSION,
     "bentoTag": f"{MODEL}:{VERSION}",
-    "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-template-dev/bentos:3f2a9c1",
+    "image": f"{ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/{PROJECT}-dev/bentos:3f2a9c1",
     "clientNamespaces": ["ingress-nginx"],
 }
 
@@ -119,7 +119,7 @@ def platform() -> dict[str, list[dict[str, Any]]]:
         settings=serving_args().settings,
         environment="dev",
         model_name=MODEL,
-        naming=Naming("mlops-template", "dev"),
+        naming=Naming(PROJECT, "dev"),
         region="eu-west-1",
         irsa=Irsa(f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{ISSUER}", ISSUER),
         artifacts_bucket=BUCKET,

@@ -15,15 +15,18 @@ import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.cluster import Cluster, ClusterArgs
 from infra.config import StackSettings, validate_settings
-from infra.mocks import RecordingMonitor, Registration, StackMocks
+from infra.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
 from infra.providers import AwsAccount
-from infra.tags import cost_tags
+from infra.tags import cost_labels, cost_tags
 from ml.identity import load_identity
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = load_identity().project
 REGION = "us-east-1"
+# The stack key, as components that encrypt with it receive it.
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/stack"
 
 
 @cache
@@ -72,6 +75,25 @@ def declare(
 
 def on(provider: aws.Provider) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(providers=[provider])
+
+
+def stack_cluster(settings: StackSettings, provider: aws.Provider, account: AwsAccount) -> Cluster:
+    """The stack's cluster on two private subnets, its secrets encrypted with KEY."""
+    subnets = ["subnet-private-a", "subnet-private-b"]
+    return Cluster(
+        "cluster",
+        ClusterArgs(
+            settings=settings.cluster,
+            naming=settings.naming,
+            account=account,
+            key_arn=KEY,
+            control_plane_subnet_ids=subnets,
+            node_subnet_ids=subnets,
+            cost_tags=cost_tags(settings),
+            cost_labels=cost_labels(settings),
+        ),
+        opts=on(provider),
+    )
 
 
 def policy(document: str) -> dict[str, Any]:

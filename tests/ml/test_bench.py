@@ -7,6 +7,7 @@ import itertools
 import json
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,19 @@ from tests.conftest import free_port
 from tests.ml.packaging import write_inputs
 
 
+async def predict_server(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> tuple[web.AppRunner, str]:
+    """A server answering POST /predict with `handler` on a free local port, and its URL."""
+    app = web.Application()
+    app.router.add_post("/predict", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
 async def load_against_flaky_server(concurrency: int) -> LoadResult:
     """Every third request answered 503, the others 200, by a server on a free port."""
     counter = itertools.count()
@@ -41,17 +55,10 @@ async def load_against_flaky_server(concurrency: int) -> LoadResult:
         await request.read()
         return web.Response(status=503 if next(counter) % 3 == 0 else 200, text="[]")
 
-    app = web.Application()
-    app.router.add_post("/predict", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, url = await predict_server(handler)
     try:
         raw, rows = one_row_body()
-        return await closed_loop(
-            f"http://127.0.0.1:{port}", raw, rows, "flaky", concurrency, 0.2, 0.6
-        )
+        return await closed_loop(url, raw, rows, "flaky", concurrency, 0.2, 0.6)
     finally:
         await runner.cleanup()
 
@@ -127,14 +134,8 @@ async def interleaved_windows() -> tuple[list[LoadResult], dict[str, list[float]
             arrivals[name].append(asyncio.get_running_loop().time())
             return web.Response(text="[]")
 
-        app = web.Application()
-        app.router.add_post("/predict", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner, urls[name] = await predict_server(handler)
         runners.append(runner)
-        urls[name] = f"http://127.0.0.1:{port}"
     try:
         return await measure(urls, [2], warmup=0.1, seconds=0.4, slices=4, lead_in=0.05), arrivals
     finally:

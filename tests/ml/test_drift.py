@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ml import drift
+from ml.drift_report import FEATURE_COLUMNS
 from ml.features import FEATURE_NAMES, TARGET
 from ml.identity import REPO_ROOT, load_identity
 from ml.params import ParamsError, load_params, parse_params
@@ -264,17 +265,9 @@ def test_html_report_shows_the_verdict_numbers_and_histograms(
     cells = {row[0]: row for row in rows}
     assert set(cells) == set(FEATURE_NAMES)
     assert [row[0] for row in rows[:2]] == SHIFTED  # drifted features lead the table
-    columns = [
-        "psi",
-        "ks_statistic",
-        "p_value",
-        "p_value_adjusted",
-        "reference_mean",
-        "current_mean",
-    ]
     for name, stats in report["features"].items():
         shown = [float(cell) for cell in cells[name][1:7]]
-        assert shown == pytest.approx([stats[c] for c in columns], rel=1e-3)
+        assert shown == pytest.approx([stats[c] for c in FEATURE_COLUMNS], rel=1e-3)
         assert cells[name][7] == ("yes" if stats["drifted"] else "no")
     classes = {row[0]: float(row[2]) for row in page.tables["classes"][1:]}
     assert classes == pytest.approx(report["class_shift"]["current"], rel=1e-3)

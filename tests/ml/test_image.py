@@ -16,8 +16,11 @@ import boto3
 import pytest
 
 from ml import image
+from ml.identity import load_identity
 from ml.image import Repository, ship_image
 from ml.ship import ShipError
+
+PROJECT = load_identity().project
 
 MANIFEST = json.dumps(
     {
@@ -36,7 +39,7 @@ MANIFEST = json.dumps(
 @pytest.fixture
 def repository(aws_env: str) -> Repository:
     ecr = boto3.client("ecr")
-    name = f"mlops-template-dev/bentos-{uuid.uuid4().hex[:6]}"
+    name = f"{PROJECT}-dev/bentos-{uuid.uuid4().hex[:6]}"
     url = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
     return Repository.parse(url)
 
@@ -80,11 +83,9 @@ def test_commands() -> None:
 
 
 def test_repository_url_parts() -> None:
-    repo = Repository.parse(
-        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-template-dev/bentos"
-    )
+    repo = Repository.parse(f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{PROJECT}-dev/bentos")
     assert repo.host == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-    assert repo.name == "mlops-template-dev/bentos"
+    assert repo.name == f"{PROJECT}-dev/bentos"
     assert repo.region == "eu-west-1"
     assert repo.ref("3f2a9c1") == f"{repo.url}:3f2a9c1"
 

@@ -46,7 +46,8 @@ def _name(stack: str) -> str:
 
 
 def test_budget_name_is_project_and_stack() -> None:
-    assert rollout_check.budget_name("mlops-template", "prod") == "mlops-template-prod"
+    project = load_identity().project
+    assert rollout_check.budget_name(project, "prod") == f"{project}-prod"
 
 
 def test_under_budget_passes_with_the_figures(

@@ -21,11 +21,12 @@ from ml.params import load_params
 from ml.ship import ShipError
 from tests.ml.test_image import MANIFEST
 
+IDENTITY = load_identity()
 DIGEST = "sha256:" + "c" * 64
-IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-template-dev/bentos@{DIGEST}"
+IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{IDENTITY.project}-dev/bentos@{DIGEST}"
 DEV = stack_config("dev")
-CLUSTER = ClusterSettings.model_validate(DEV["mlops-template:cluster"])
-SERVING = DEV["mlops-template:serving"]
+CLUSTER = ClusterSettings.model_validate(DEV[f"{IDENTITY.project}:cluster"])
+SERVING = DEV[f"{IDENTITY.project}:serving"]
 
 
 def serving_settings(**changes: object) -> ServingSettings:
@@ -120,7 +121,7 @@ def test_record_goes_to_the_bucket_and_the_job_summary(
     monkeypatch.setenv("GITHUB_SHA", "3f2a9c1" + "0" * 33)
     for key, value in {
         "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_REPOSITORY": "acme-ml/mlops-template",
+        "GITHUB_REPOSITORY": IDENTITY.repository,
         "GITHUB_RUN_ID": "42",
     }.items():
         monkeypatch.setenv(key, value)
@@ -139,11 +140,11 @@ def test_record_goes_to_the_bucket_and_the_job_summary(
     assert (record["image"], record["image_digest"]) == (IMAGE, DIGEST)
     assert record["data_md5"] == "d41d8"
     assert record["metrics"] == {"accuracy": 0.965, "roc_auc": 0.994}
-    assert record["cost_labels"] == load_identity().cost_labels("dev")
+    assert record["cost_labels"] == IDENTITY.cost_labels("dev")
     share = max(SERVING["cpuMillicores"] / 2000, SERVING["memoryMib"] / 4096)
     expected = SERVING["minReplicas"] * share * _price(CLUSTER.system_pool)
     assert record["estimated_cost"]["hourly_usd_min"] == round(expected, 4)
-    assert record["run_url"] == "https://github.com/acme-ml/mlops-template/actions/runs/42"
+    assert record["run_url"] == f"https://github.com/{IDENTITY.repository}/actions/runs/42"
     markdown = summary.read_text(encoding="utf-8")
     assert "### Rollout to dev" in markdown
     assert f"Record: `s3://{bucket}/{key}`" in markdown

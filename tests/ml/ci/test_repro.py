@@ -6,8 +6,9 @@ import pytest
 
 from ml.ci import repro
 from ml.ci.repro import Remote
+from ml.identity import load_identity
 
-S3 = Remote("s3", "s3://mlops-template-dev-dvc-123456789012/dvc")
+S3 = Remote("s3", f"s3://{load_identity().project}-dev-dvc-123456789012/dvc")
 LOCAL = Remote("local", "storage")
 
 

@@ -13,10 +13,12 @@ import yaml
 
 from infra.serving import ServingSettings
 from ml.ci import stack
+from ml.identity import load_identity
 from ml.rollout_record import record_key, write_record
 from ml.ship import ShipError
 
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-template-dev/bentos@sha256:" + "c" * 64
+REGISTRY = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{load_identity().project}-dev"
+IMAGE = f"{REGISTRY}/bentos@sha256:" + "c" * 64
 BENTO = "breast-cancer-classifier:0123456789abcdef"
 
 
