@@ -6,12 +6,21 @@ import json
 
 import boto3
 import pytest
+import yaml
 
 from infra import bootstrap_state
 from infra.config import state_bucket_name, state_key_alias
-from ml.identity import load_identity
+from ml.identity import REPO_ROOT, load_identity
 
-REGION = "us-east-1"
+
+def stack_region(stack: str) -> str:
+    config = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    return config["config"]["aws:region"]
+
+
+REGION = stack_region("dev")
+# Any other region: where a second run must refuse to create a second backend.
+OTHER_REGION = "ap-southeast-2" if REGION != "ap-southeast-2" else "eu-central-1"
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ def test_backend_stays_in_its_first_region(
 ) -> None:
     assert bootstrap_state.main(["--region", REGION]) == 0
     capsys.readouterr()
-    assert bootstrap_state.main(["--region", "eu-west-1"]) == 2
+    assert bootstrap_state.main(["--region", OTHER_REGION]) == 2
     assert f"already lives in {REGION}; run with --region {REGION}" in capsys.readouterr().err
 
 
@@ -73,7 +82,7 @@ def test_region_comes_from_flag_then_stack_then_environment(
 ) -> None:
     monkeypatch.setenv("AWS_REGION", "ap-south-1")
     assert bootstrap_state.resolve_region("dev", "eu-central-1") == "eu-central-1"
-    assert bootstrap_state.resolve_region("prod", None) == "us-east-1"
+    assert bootstrap_state.resolve_region("prod", None) == stack_region("prod")
     assert bootstrap_state.resolve_region(None, None) == "ap-south-1"
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)

@@ -86,7 +86,7 @@ def test_cpu_pods_cost_their_share_of_a_system_node(aws_env: str) -> None:
 
 def test_memory_decides_when_it_is_the_larger_share(aws_env: str) -> None:
     serving = serving_settings(memoryMib=3072, memoryLimitMib=3072)
-    node = rollout_record.node_shape(CLUSTER.system_pool, "us-east-1")
+    node = rollout_record.node_shape(CLUSTER.system_pool, DEV["aws:region"])
     assert rollout_record.pod_cost(serving, node).share_of_node == 0.75
 
 
@@ -94,7 +94,7 @@ def test_gpu_pods_cost_their_gpus_share_of_a_gpu_node(aws_env: str) -> None:
     serving = serving_settings(gpus=1)
     pool = rollout_record.serving_pool(CLUSTER, serving)
     assert pool.name == "gpu-spot"
-    node = rollout_record.node_shape(pool, "us-east-1")
+    node = rollout_record.node_shape(pool, DEV["aws:region"])
     assert (node.instance_type, node.gpus) == ("g5.xlarge", 1)
     cost = rollout_record.pod_cost(serving, node)
     assert cost.share_of_node == 1.0
