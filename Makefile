@@ -46,13 +46,13 @@ constraints: ## Re-resolve the dependencies and rewrite the pinned constraints f
 
 run: setup ## The whole ML loop locally: dvc repro, then serve the bento and query it
 	$(BIN)/dvc repro
-	$(PY) -m ml.demo
+	$(PY) -m ml.serving.demo
 
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 	$(BIN)/dvc repro
 
 serve: setup ## Serve the latest bento in the foreground on PORT
-	$(PY) -m ml.serve --port $(PORT)
+	$(PY) -m ml.serving.local --port $(PORT)
 
 test: setup tools lint ## Lint, type-check and run the whole test suite
 	$(BIN)/pytest
@@ -73,7 +73,7 @@ lint: setup lint-workflows ## ruff, pyright over infra/, actionlint and zizmor o
 	$(BIN)/pyright
 
 docs: setup ## Regenerate the README's table of stack settings from the config model
-	$(PY) -m infra.config_docs
+	$(PY) -m infra.tools.config_docs
 
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -81,7 +81,7 @@ format: setup ## Apply ruff's fixes and formatting
 
 bench: setup ## Benchmark the service against a FastAPI peer and in-process predict
 	$(BIN)/dvc repro
-	$(PY) -m ml.bench
+	$(PY) -m ml.bench.run
 
 remote-s3: setup ## Point DVC's remote at s3://BUCKET (ENDPOINT= for S3-compatible stores)
 	@test -n "$(BUCKET)" || { echo "usage: make remote-s3 BUCKET=<name> [ENDPOINT=<url>]"; exit 2; }
@@ -96,7 +96,7 @@ INIT_VARS := NAME TEAM COST_CENTER REGION GITHUB_REPO
 # and reach the program through the environment, never through shell parsing.
 init: ## Rename the project: NAME= TEAM= COST_CENTER= REGION= GITHUB_REPO= [DRY_RUN=1]
 	$(foreach v,$(INIT_VARS),$(if $(filter command line,$(origin $(v))),,$(error usage: make init NAME=<project> TEAM=<team> COST_CENTER=<code> REGION=<aws-region> GITHUB_REPO=<owner/repo> [DRY_RUN=1] ($(v) is missing))))
-	$(PYTHON) -m ml.init_project --name="$$NAME" --team="$$TEAM" --cost-center="$$COST_CENTER" \
+	$(PYTHON) -m ml.forking.init_project --name="$$NAME" --team="$$TEAM" --cost-center="$$COST_CENTER" \
 	  --region="$$REGION" --github-repo="$$GITHUB_REPO" $(if $(DRY_RUN),--dry-run)
 # --- forking ---
 
@@ -105,26 +105,26 @@ init: ## Rename the project: NAME= TEAM= COST_CENTER= REGION= GITHUB_REPO= [DRY_
 # CURRENT reaches the program through the environment, never through shell parsing.
 drift: setup ## Check CURRENT (logs folder, .jsonl, .csv, s3://) for drift vs the training data [DISPATCH=1]
 	@test -n "$${CURRENT:-}" || { echo "usage: make drift CURRENT=<folder|file.jsonl|rows.csv|s3://bucket/prefix> [DISPATCH=1]"; exit 2; }
-	$(PY) -m ml.drift --current="$$CURRENT" $(if $(DISPATCH),--dispatch)
+	$(PY) -m ml.monitoring.drift --current="$$CURRENT" $(if $(DISPATCH),--dispatch)
 # --- monitoring ---
 
 # --- platform ---
 .PHONY: plan bootstrap-state
 plan: setup ## Offline plan of the Pulumi program for STACK (FORMAT=text|json); no cloud access
-	$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
+	$(PY) -m infra.tools.plan --stack $(STACK) --format $(FORMAT)
 
 bootstrap-state: setup ## Create the S3 state bucket + KMS secrets key for a self-managed backend
-	$(PY) -m infra.bootstrap_state --stack $(STACK)
+	$(PY) -m infra.tools.bootstrap_state --stack $(STACK)
 # --- platform ---
 
 # --- cost and alerts ---
 .PHONY: test-rules
 # BASE and PRICES (file paths) reach the program through the environment, never through shell parsing.
 cost: setup ## Monthly cost of STACK idle/typical/max (FORMAT=text|json|markdown, BASE=old-plan.json, PRICES=table.yaml)
-	$(PY) -m infra.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
+	$(PY) -m infra.tools.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
 
 test-rules: ## promtool: check the alert rules and run their unit tests (apt-get install prometheus)
-	promtool check rules infra/monitoring/rules/*.yaml
+	promtool check rules infra/components/monitoring/rules/*.yaml
 	promtool test rules tests/data/promtool/*.test.yaml
 # --- cost and alerts ---
 
@@ -156,7 +156,7 @@ retrain-report: setup ## The retraining pull request's body: metrics against HEA
 
 bento-archive: setup ## Package the bento and export it with its records into OUT (a folder)
 	@test -n "$${OUT:-}" || { echo "usage: make bento-archive OUT=<folder>"; exit 2; }
-	$(PY) -m ml.package
+	$(PY) -m ml.pipeline.package
 	$(PY) -m ml.ci.bento export "$$OUT"
 
 bento-import: setup ## Import a bento-archive folder IN into the local store
@@ -167,16 +167,16 @@ stack-env: setup ## STACK's outputs as ARTIFACTS_BUCKET / ECR_REPOSITORY_URL (in
 	$(PY) -m ml.ci.stack env --stack "$${STACK:-$(STACK)}"
 
 publish: setup ## Export the bento to the artifacts bucket: the model registry [BENTO= ARTIFACTS_BUCKET=]
-	$(PY) -m ml.publish $(if $(BENTO),--bento "$$BENTO")
+	$(PY) -m ml.release.publish $(if $(BENTO),--bento "$$BENTO")
 
 image: setup ## Build the bento's image and push it to ECR [BENTO= ECR_REPOSITORY_URL= TAG= PLATFORM=]
-	$(PY) -m ml.image $(if $(BENTO),--bento "$$BENTO") $(if $(TAG),--tag "$$TAG") $(if $(PLATFORM),--platform "$$PLATFORM")
+	$(PY) -m ml.release.image $(if $(BENTO),--bento "$$BENTO") $(if $(TAG),--tag "$$TAG") $(if $(PLATFORM),--platform "$$PLATFORM")
 
 rollout-check: setup ## Refuse a rollout to STACK once its budget is spent [FORCE=1 REASON="..."]
-	$(PY) -m ml.rollout_check --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
+	$(PY) -m ml.release.budget_gate --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
 
 rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IMAGE=ref@sha256:...]
-	$(PY) -m ml.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
+	$(PY) -m ml.release.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
 
 preview: setup ## pulumi preview of STACK, keeping the deployed model (skips without AWS credentials)
 	$(PY) -m ml.ci.stack preview --stack "$${STACK:-$(STACK)}"

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.budget import Budget, BudgetArgs
-from infra.ci_access import DEPLOY_GROUP, CiAccess, CiAccessArgs
-from infra.cluster import NODE_POOL_LABEL, Cluster, ClusterArgs
-from infra.config import load_settings
-from infra.kms import StackKey, StackKeyArgs
-from infra.monitoring import (
+from infra.components.budget import Budget, BudgetArgs
+from infra.components.ci_access import DEPLOY_GROUP, CiAccess, CiAccessArgs
+from infra.components.cluster import NODE_POOL_LABEL, Cluster, ClusterArgs
+from infra.components.key import StackKey, StackKeyArgs
+from infra.components.monitoring.component import (
     SERVICE_MONITOR_LABELS,
     AlertSink,
     Monitoring,
@@ -20,10 +19,9 @@ from infra.monitoring import (
     prometheus_url,
     pushgateway_url,
 )
-from infra.network import Network, NetworkArgs
-from infra.providers import AwsAccount, aws_provider
-from infra.registry import Registry, RegistryArgs
-from infra.serving import (
+from infra.components.network import Network, NetworkArgs
+from infra.components.registry import Registry, RegistryArgs
+from infra.components.serving import (
     MODEL_SERVING_NAME,
     ModelServing,
     RolloutsController,
@@ -31,9 +29,11 @@ from infra.serving import (
     ServingPlatform,
     ServingPlatformArgs,
 )
-from infra.storage import Storage, StorageArgs
-from infra.tags import cost_labels, cost_tags
-from ml.params import load_params
+from infra.components.storage import Storage, StorageArgs
+from infra.helpers.providers import AwsAccount, aws_provider
+from infra.helpers.tags import cost_labels, cost_tags
+from infra.settings import load_settings
+from ml.core.params import load_params
 
 # Everything is checked before the first resource is declared.
 settings = load_settings()

@@ -10,7 +10,7 @@ from pulumi_policy import (
 )
 
 from infra.policy import validators
-from ml.identity import COST_TAG_KEYS, load_identity
+from ml.core.identity import COST_TAG_KEYS, load_identity
 
 PACK_NAME = f"{load_identity().project}-guardrails"
 

@@ -24,8 +24,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.cost import is_gpu_pool
-from ml.identity import COST_TAG_KEYS
+from infra.tools.cost import is_gpu_pool
+from ml.core.identity import COST_TAG_KEYS
 
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 ENCRYPTION_TYPES = frozenset(
@@ -132,7 +132,7 @@ def effective_tags(
 
 
 def require_cost_tags(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """Every taggable AWS resource carries ml.identity's cost tags (provider defaults count)."""
+    """Every taggable AWS resource carries ml.core.identity's cost tags (provider defaults count)."""
     if not is_taggable(args.resource_type):
         return
     tags = effective_tags(args.props, args.provider)
@@ -140,7 +140,7 @@ def require_cost_tags(args: ResourceValidationArgs, report_violation: ReportViol
     if missing:
         report_violation(
             f"missing cost tags {', '.join(missing)}: give the AWS provider "
-            "default_tags=infra.tags.cost_tags(...) instead of tagging resources one by one",
+            "default_tags=infra.helpers.tags.cost_tags(...) instead of tagging resources one by one",
             None,
         )
 

@@ -19,10 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ml.identity import REPO_ROOT
-from ml.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, use_repo_bentoml_home
-from ml.publish import split_tag
-from ml.ship import ShipError, bento_report
+from ml.core.artifacts import ShipError, bento_report, split_tag
+from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPO_ROOT, use_repo_bentoml_home
 
 # What travels with the archive, relative to the repository: enough for publish, image and the
 # rollout record. The first names the bento.

@@ -5,9 +5,9 @@
 What a reviewer needs to judge a change, each part against the base branch:
 - `dvc metrics diff` and `dvc params diff` (markdown tables);
 - `dvc plots diff` as HTML, in the run's `pr-report` artifact;
-- the offline plan of each stack (`python -m infra.plan`, no cloud access) on the base and on
+- the offline plan of each stack (`python -m infra.tools.plan`, no cloud access) on the base and on
   this branch, as resources added, removed and changed;
-- the monthly cost difference of that plan (`python -m infra.cost --base`);
+- the monthly cost difference of that plan (`python -m infra.tools.cost --base`);
 - with `--preview` and AWS credentials, `pulumi preview` of the first stack with the read-only
   plan role; without credentials it says it skipped, so a fork's pull request still gets the rest.
 
@@ -32,8 +32,8 @@ from typing import Any
 
 from ml.ci import BIN, aws_credentials, capture, clean_env, tool
 from ml.ci.stack import preview_command, set_deployed_config
-from ml.identity import REPO_ROOT
-from ml.ship import ShipError, run_url, write_summary
+from ml.core.artifacts import ShipError, run_url, write_summary
+from ml.core.paths import REPO_ROOT
 
 COMMENT_FILE = "comment.md"
 PLOTS_DIR = "plots"
@@ -113,9 +113,9 @@ def export_tree(ref: str, dest: Path, root: Path) -> None:
 
 
 def run_plan(stack: str, source: Path, out_file: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m infra.plan` of the tree at `source`, JSON into `out_file`."""
+    """`python -m infra.tools.plan` of the tree at `source`, JSON into `out_file`."""
     result = capture(
-        [str(BIN / "python"), "-m", "infra.plan", "--stack", stack, "--format", "json"],
+        [str(BIN / "python"), "-m", "infra.tools.plan", "--stack", stack, "--format", "json"],
         cwd=source,
         env=clean_env(PYTHONPATH=str(source)),
     )
@@ -153,12 +153,12 @@ def plan_table(rows: list[tuple[str, str, str]]) -> str:
 
 def cost_section(report: Report, stack: str, head: Path, base: Path | None, root: Path) -> None:
     compare = ["--base", str(base)] if base else []
-    cmd = [str(BIN / "python"), "-m", "infra.cost", "--stack", stack, "--plan", str(head)]
+    cmd = [str(BIN / "python"), "-m", "infra.tools.cost", "--stack", stack, "--plan", str(head)]
     result = capture([*cmd, *compare, "--format", "markdown"], cwd=root, env=clean_env())
     if result.returncode:
         report.add(f"Monthly cost: {stack}", _code(result.stderr))
     else:
-        report.add(None, _cut(result.stdout))  # infra.cost's markdown has its own heading
+        report.add(None, _cut(result.stdout))  # infra.tools.cost's markdown has its own heading
 
 
 def stack_sections(

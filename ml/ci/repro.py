@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ml.ci import aws_credentials, capture, run, tool
-from ml.identity import REPO_ROOT
+from ml.core.paths import REPO_ROOT
 
 # The stage that fetches the source table (dvc.yaml); forced by --refresh-data.
 INGEST_STAGE = "ingest"

@@ -9,9 +9,9 @@ ECR_REPOSITORY_URL), appended to $GITHUB_ENV in GitHub Actions, printed as `expo
 otherwise. `up --image` ships a model: it sets the stack's `serving` image, model version and
 bento tag, then runs `pulumi up --target` of the ModelServing component and what depends on it
 (the CI deploy role may change nothing else), which waits for the canary to finish
-(infra/serving.py). `up` and `preview` without an image cover the whole stack (the infra role,
+(infra/components/serving/__init__.py). `up` and `preview` without an image cover the whole stack (the infra role,
 a platform engineer) and keep the model that is deployed: the stack's newest rollout record
-(ml/rollout_record.py) names it, since CI never commits the config it sets; before the first
+(ml/release/rollout_record.py) names it, since CI never commits the config it sets; before the first
 shipped model there is none and the stack declares no service.
 """
 
@@ -28,15 +28,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.serving import model_serving_urn
+from infra.components.serving import model_serving_urn
 from ml.ci import aws_credentials, capture, run
-from ml.identity import REPO_ROOT, load_identity
-from ml.publish import split_tag
-from ml.ship import BUCKET_ENV, ShipError
+from ml.core.artifacts import BUCKET_ENV, ShipError, split_tag
+from ml.core.identity import load_identity
+from ml.core.paths import REPO_ROOT
 
 # Stack output -> the variable the shipping steps read it from.
 OUTPUT_ENV = {"artifactsBucket": BUCKET_ENV, "ecrRepositoryUrl": "ECR_REPOSITORY_URL"}
-# The stack file's `serving` section (infra/serving.py ServingSettings), set with --path.
+# The stack file's `serving` section (infra/components/serving/__init__.py ServingSettings), set with --path.
 SERVING_KEYS = {"image": "serving.image", "model_version": "serving.modelVersion"}
 SERVING_KEYS |= {"bento_tag": "serving.bentoTag"}
 
@@ -85,7 +85,7 @@ def model_up_command(stack: str) -> list[str]:
 
 def deployed_model(stack: str, outputs: Mapping[str, Any]) -> tuple[str, str] | None:
     """(image, bento tag) of the stack's newest rollout record, or None before the first."""
-    from ml.rollout_record import latest_record
+    from ml.release.rollout_record import latest_record
 
     bucket = outputs.get("artifactsBucket")
     if not bucket:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from ml.ci.pr_report import COMMENT_FILE
-from ml.identity import REPO_ROOT
+from ml.core.paths import REPO_ROOT
 
 GITHUB = REPO_ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
@@ -199,7 +199,7 @@ def test_the_sticky_comment_posts_the_report_file() -> None:
 
 
 def test_retraining_listens_for_the_drift_dispatch() -> None:
-    from ml.dispatch import EVENT_TYPE
+    from ml.monitoring.dispatch import EVENT_TYPE
 
     triggers = load(GITHUB / "workflows" / "retrain.yml")["on"]
     assert triggers["repository_dispatch"]["types"] == [EVENT_TYPE]

@@ -13,7 +13,7 @@ from tests.infra.unit import REPO_ROOT
 
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.plan", *args],
+        [sys.executable, "-m", "infra.tools.plan", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

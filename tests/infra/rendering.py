@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from ml.identity import load_identity
+from ml.core.identity import load_identity
 
 # How the SDK marks a secret value on the wire: {SIG: SECRET_SIG, "value": ...}.
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -104,7 +104,7 @@ def by_type(resources: list[Declared], typ: str) -> list[Declared]:
 
 
 def stack_plan(stack: str) -> dict[str, Any]:
-    """The offline plan of a real stack (`python -m infra.plan`), once per test session."""
+    """The offline plan of a real stack (`python -m infra.tools.plan`), once per test session."""
     from tests.infra.plans import plan_json
 
     return plan_json(stack)

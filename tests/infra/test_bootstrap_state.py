@@ -8,9 +8,10 @@ import boto3
 import pytest
 import yaml
 
-from infra import bootstrap_state
-from infra.config import state_bucket_name, state_key_alias
-from ml.identity import REPO_ROOT, load_identity
+from infra.settings import state_bucket_name, state_key_alias
+from infra.tools import bootstrap_state
+from ml.core.identity import load_identity
+from ml.core.paths import REPO_ROOT
 
 
 def stack_region(stack: str) -> str:

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from infra.budget import BUDGET_METRIC, Budget, BudgetArgs
-from infra.config import BudgetSettings
-from ml.identity import COST_TAG_KEYS, budget_name, load_identity
+from infra.components.budget import BUDGET_METRIC, Budget, BudgetArgs
+from infra.settings import BudgetSettings
+from ml.core.identity import COST_TAG_KEYS, budget_name, load_identity
 from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
 from tests.infra.unit import PROJECT
 
@@ -65,7 +65,7 @@ def test_monthly_cost_budget_for_this_project_and_environment(declared: list[Dec
 
 
 def test_the_budget_is_named_as_the_rollout_gate_reads_it() -> None:
-    from ml import rollout_check
+    from ml.release import budget_gate as rollout_check
 
     assert rollout_check.budget_name is budget_name
 

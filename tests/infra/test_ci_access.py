@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.ci_access import (
+from infra.components.ci_access import (
     DEPLOY_GROUP,
     GITHUB_OIDC_HOST,
     GITHUB_OIDC_URL,
@@ -18,9 +18,9 @@ from infra.ci_access import (
     infra_subjects,
     plan_subjects,
 )
-from infra.cluster import ADMIN_ACCESS_POLICY
-from infra.config import StackSettings, state_bucket_name, state_key_alias
-from infra.mocks import ACCOUNT_ID
+from infra.components.cluster import ADMIN_ACCESS_POLICY
+from infra.settings import StackSettings, state_bucket_name, state_key_alias
+from infra.tools.mocks import ACCOUNT_ID
 from tests.infra.unit import (
     KEY,
     REPO_ROOT,

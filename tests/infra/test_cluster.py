@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.cluster import (
+from infra.components.cluster import (
     ACCELERATOR_LABEL,
     AUTOSCALER_CHART_REPO,
     AUTOSCALER_TEMPLATE,
@@ -17,9 +17,9 @@ from infra.cluster import (
     NODE_POOL_LABEL,
     WORKLOAD_LABEL,
 )
-from infra.config import CLUSTER_AUTOSCALER_CHARTS, GpuPool, StackSettings
-from infra.mocks import ACCOUNT_ID
-from infra.tags import cost_labels, cost_tags
+from infra.helpers.tags import cost_labels, cost_tags
+from infra.settings import CLUSTER_AUTOSCALER_CHARTS, GpuPool, StackSettings
+from infra.tools.mocks import ACCOUNT_ID
 from tests.infra.unit import KEY, Declared, declare, policy, stack_cluster, stack_settings
 
 ADMIN = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-admins"

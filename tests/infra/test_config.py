@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from infra.config import (
+from infra.settings import (
     SECTION_KEYS,
     Naming,
     SettingsError,
@@ -20,7 +20,7 @@ from infra.config import (
     state_bucket_name,
     validate_settings,
 )
-from ml.identity import load_identity
+from ml.core.identity import load_identity
 from tests.infra.unit import PROJECT, REPO_ROOT
 
 STACKS = ("dev", "prod")
@@ -60,7 +60,7 @@ def test_no_setting_has_a_silent_default() -> None:
         f"{model.__name__}.{name}"
         for model in _models(StackSettings)
         for name, field in model.model_fields.items()
-        if not field.is_required() and model.__module__ == "infra.config"
+        if not field.is_required() and model.__module__ == "infra.settings"
     ]
     assert defaults == []
 
@@ -71,7 +71,7 @@ def test_every_setting_says_what_it_does() -> None:
         f"{model.__name__}.{name}"
         for model in _models(StackSettings)
         for name, field in model.model_fields.items()
-        if model.__module__ == "infra.config" and not (field.description or "").strip()
+        if model.__module__ == "infra.settings" and not (field.description or "").strip()
     ]
     assert missing == []
     assert {m.__name__ for m in _models(StackSettings)} >= {
@@ -387,9 +387,9 @@ def test_every_role_the_stack_names_fits_the_length_check() -> None:
     """Naming.too_long checks ROLE_PURPOSES; every other role purpose must be no longer."""
     import re
 
-    from infra.config import ROLE_PURPOSES
+    from infra.settings import ROLE_PURPOSES
 
-    sources = "\n".join(p.read_text() for p in (REPO_ROOT / "infra").glob("*.py"))
+    sources = "\n".join(p.read_text() for p in (REPO_ROOT / "infra").rglob("*.py"))
     used = set(re.findall(r"\.role\(\s*\"([a-z0-9-]+)\"\s*\)", sources))
     # CI roles are named through CiAccess._role(args, "<purpose>", ...).
     used |= set(re.findall(r"_role\(\s*args,\s*\"([a-z0-9-]+)\"", sources))

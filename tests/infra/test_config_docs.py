@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra import config_docs
-from infra.config import StackSettings
+from infra.settings import StackSettings
+from infra.tools import config_docs
 
 
 def test_readme_table_matches_the_config_model() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from infra import cost
-from infra.cost import CostError, Plan, estimate, load_plan, load_prices, parse_plan, report
+from infra.tools import cost
+from infra.tools.cost import CostError, Plan, estimate, load_plan, load_prices, parse_plan, report
 from tests.infra.rendering import stack_plan
 from tests.infra.unit import stack_settings
 

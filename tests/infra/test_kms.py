@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.kms import StackKey, StackKeyArgs
-from infra.mocks import ACCOUNT_ID
+from infra.components.key import StackKey, StackKeyArgs
+from infra.tools.mocks import ACCOUNT_ID
 from tests.infra.unit import declare, on, policy, stack_settings
 
 

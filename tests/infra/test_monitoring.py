@@ -13,10 +13,8 @@ import yaml
 from kubernetes_validate.utils import validate as validate_k8s
 from pydantic import ValidationError
 
-from infra.alert_rules import load_dashboards
-from infra.config import CLUSTER_AUTOSCALER_CHARTS, MonitoringSettings, Naming
-from infra.iam import Irsa
-from infra.monitoring import (
+from infra.components.monitoring.alert_rules import load_dashboards
+from infra.components.monitoring.component import (
     DCGM_EXPORTER,
     KUBE_PROMETHEUS_STACK,
     PUSHGATEWAY,
@@ -26,7 +24,9 @@ from infra.monitoring import (
     prometheus_url,
     pushgateway_url,
 )
-from ml.identity import load_identity
+from infra.helpers.iam import Irsa
+from infra.settings import CLUSTER_AUTOSCALER_CHARTS, MonitoringSettings, Naming
+from ml.core.identity import load_identity
 from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
 from tests.infra.unit import KEY, PROJECT
 
@@ -279,7 +279,7 @@ def test_rules_carry_the_stack_thresholds_and_runbook_links(full: list[Declared]
     for name, rule in rules.items():
         if "alert" in rule:
             assert rule["annotations"]["runbook_url"] == (
-                f"https://github.com/{repository}/blob/main/infra/monitoring/README.md"
+                f"https://github.com/{repository}/blob/main/infra/components/monitoring/README.md"
                 f"#{name.lower()}"
             )
 

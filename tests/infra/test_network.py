@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.network import (
+from infra.components.network import (
     ELB_ROLE_TAG,
     INTERNAL_ELB_ROLE_TAG,
     Network,

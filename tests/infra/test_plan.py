@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import plan
+from infra.tools import plan
 from tests.infra.plans import plan_output, run_plan
 from tests.infra.unit import PROJECT, REPO_ROOT
 
@@ -51,7 +51,7 @@ def test_invalid_settings_fail_the_program_naming_the_key(tmp_path: Path) -> Non
     stack["config"][f"{PROJECT}:cluster"]["gpuPools"][0]["instanceTypes"] = ["c5.large"]
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     code = (
-        "import sys; from pathlib import Path; from infra import plan\n"
+        "import sys; from pathlib import Path; from infra.tools import plan\n"
         "try:\n    plan.run('dev', Path(sys.argv[1]))\n"
         "except plan.SettingsError as e:\n    print(e); sys.exit(3)\n"
     )

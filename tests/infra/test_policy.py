@@ -26,7 +26,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra.policy import validators
 from infra.policy.pack import policies
-from ml.identity import COST_TAG_KEYS, load_identity
+from ml.core.identity import COST_TAG_KEYS, load_identity
 from tests.infra.rendering import stack_plan
 from tests.infra.unit import PROJECT
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from infra.mocks import ACCOUNT_ID
-from infra.registry import Registry, RegistryArgs, lifecycle_policy
+from infra.components.registry import Registry, RegistryArgs, lifecycle_policy
+from infra.tools.mocks import ACCOUNT_ID
 from tests.infra.unit import declare, on, stack_settings
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.alert_rules import (
+from infra.components.monitoring.alert_rules import (
     DASHBOARDS_DIR,
     MONITORING_DIR,
     RULES_DIR,
@@ -108,7 +108,7 @@ def test_alert_has_severity_summary_and_runbook(name: str) -> None:
     assert rule["labels"]["severity"] in SEVERITIES
     assert rule["annotations"]["summary"].strip()
     path, _, anchor = rule["annotations"]["runbook"].partition("#")
-    assert (MONITORING_DIR.parents[1] / path).resolve() == RUNBOOKS
+    assert (MONITORING_DIR.parents[2] / path).resolve() == RUNBOOKS
     assert anchor == name.lower()
     assert anchor in _anchors(RUNBOOKS.read_text())
 
@@ -171,7 +171,7 @@ def test_rendering_changes_only_the_overridden_thresholds() -> None:
         if r.get("alert") == "ModelErrorRatioHigh"
     )
     assert rule["annotations"]["runbook_url"] == (
-        "https://example.org/repo/infra/monitoring/README.md#modelerrorratiohigh"
+        "https://example.org/repo/infra/components/monitoring/README.md#modelerrorratiohigh"
     )
 
 
@@ -305,7 +305,7 @@ def test_dashboard_joins_return_what_they_should(promtool: str, tmp_path: Path) 
 
 def bentoml_metric_names() -> set[str]:
     """The series BentoML's server exports, from the installed version's own definitions."""
-    os.environ.setdefault("BENTOML_HOME", str(MONITORING_DIR.parents[1] / ".bentoml"))
+    os.environ.setdefault("BENTOML_HOME", str(MONITORING_DIR.parents[2] / ".bentoml"))
     from _bentoml_impl.server import app as service_app
     from bentoml._internal.configuration import v2
     from bentoml._internal.server.http import instruments

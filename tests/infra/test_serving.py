@@ -1,5 +1,5 @@
 """The serving component rendered under Pulumi's mocks and checked against the real API schemas,
-and the drift CronJob's contract with `make publish` and `python -m ml.drift` against moto's S3."""
+and the drift CronJob's contract with `make publish` and `python -m ml.monitoring.drift` against moto's S3."""
 
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ import yaml
 from kubernetes_validate.utils import validate as validate_k8s
 from pydantic import ValidationError
 
-from infra import serving
-from infra.ci_access import DEPLOY_GROUP
-from infra.config import Naming
-from infra.iam import Irsa
-from infra.serving import (
+from infra.components import serving
+from infra.components.ci_access import DEPLOY_GROUP
+from infra.components.serving import (
     ModelServing,
     RolloutsController,
     ServingAccess,
@@ -30,9 +28,12 @@ from infra.serving import (
     ServingSettings,
     analysis_queries,
 )
-from ml.identity import COST_LABEL_KEYS, load_identity
-from ml.prediction_log import URL_ENV
-from ml.publish import publish_reference, reference_key
+from infra.helpers.iam import Irsa
+from infra.settings import Naming
+from ml.core.artifacts import reference_key
+from ml.core.identity import COST_LABEL_KEYS, load_identity
+from ml.release.publish import publish_reference
+from ml.serving.prediction_log import URL_ENV
 from tests.infra.rendering import ACCOUNT_ID, render
 from tests.infra.unit import PROJECT, REPO_ROOT
 
@@ -279,7 +280,7 @@ def test_probes_use_bentoml_health_endpoints(cpu: dict) -> None:
 def test_gpu_option_requests_gpus_tolerates_the_taint_and_picks_the_pool(
     cpu: dict, gpu: dict
 ) -> None:
-    from infra.cluster import pool_labels
+    from infra.components.cluster import pool_labels
     from tests.infra.unit import stack_settings
 
     pod_spec = _pod(gpu)["spec"]
@@ -289,7 +290,7 @@ def test_gpu_option_requests_gpus_tolerates_the_taint_and_picks_the_pool(
     assert pod_spec["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    # The selector matches the labels infra/cluster.py puts on the stacks' GPU nodes.
+    # The selector matches the labels infra/components/cluster/__init__.py puts on the stacks' GPU nodes.
     for stack in ("dev", "prod"):
         for pool in stack_settings(stack).cluster.gpu_pools:
             assert pod_spec["nodeSelector"].items() <= pool_labels(pool, {}).items()
@@ -511,7 +512,7 @@ def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
     assert container["image"] == SECTION["image"]
     assert container["workingDir"] == serving.BENTO_SRC
     command = container["command"]
-    assert command[:3] == ["python", "-m", "ml.drift"]
+    assert command[:3] == ["python", "-m", "ml.monitoring.drift"]
     options = dict(zip(command[3::2], command[4::2], strict=False))
     assert options["--current"] == f"s3://{BUCKET}/predictions"
     assert options["--reference"] == f"s3://{BUCKET}/{reference_key(MODEL, VERSION)}"
@@ -526,7 +527,7 @@ def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
 
 
 def test_the_drift_cli_accepts_the_cronjob_command(cpu: dict) -> None:
-    from ml.drift import _parser
+    from ml.monitoring.drift import _parser
 
     (container,) = _drift_pod(cpu)["spec"]["containers"]
     parsed = _parser().parse_args(container["command"][3:])
@@ -536,9 +537,9 @@ def test_the_drift_cli_accepts_the_cronjob_command(cpu: dict) -> None:
 def test_published_training_rows_are_the_reference_the_job_reads(
     cpu: dict, aws_env: str, tmp_path: Path
 ) -> None:
-    """`make publish` puts the rows where the CronJob's --reference points; ml.drift reads them."""
-    from ml.drift import load_reference
-    from ml.features import FEATURE_NAMES, TARGET
+    """`make publish` puts the rows where the CronJob's --reference points; ml.monitoring.drift reads them."""
+    from ml.core.features import FEATURE_NAMES, TARGET
+    from ml.monitoring.drift import load_reference
 
     rows = tmp_path / "train.csv"
     header = ",".join(f'"{name}"' for name in (*FEATURE_NAMES, TARGET))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ACCESS_LOGS_BUCKET, ARTIFACTS_BUCKET, DVC_BUCKET
-from infra.kms import StackKey, StackKeyArgs
-from infra.mocks import ACCOUNT_ID
-from infra.storage import Storage, StorageArgs
+from infra.components.key import StackKey, StackKeyArgs
+from infra.components.storage import Storage, StorageArgs
+from infra.settings import ACCESS_LOGS_BUCKET, ARTIFACTS_BUCKET, DVC_BUCKET
+from infra.tools.mocks import ACCOUNT_ID
 from tests.infra.unit import Declared, declare, on, policy, stack_settings
 
 BUCKETS = (DVC_BUCKET, ARTIFACTS_BUCKET, ACCESS_LOGS_BUCKET)

@@ -15,12 +15,12 @@ import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.cluster import Cluster, ClusterArgs
-from infra.config import StackSettings, validate_settings
-from infra.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
-from infra.providers import AwsAccount
-from infra.tags import cost_labels, cost_tags
-from ml.identity import load_identity
+from infra.components.cluster import Cluster, ClusterArgs
+from infra.helpers.providers import AwsAccount
+from infra.helpers.tags import cost_labels, cost_tags
+from infra.settings import StackSettings, validate_settings
+from infra.tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
+from ml.core.identity import load_identity
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = load_identity().project

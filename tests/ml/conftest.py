@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml.identity import REPO_ROOT
-from ml.ingest import load_source
-from ml.params import Params, load_params
-from ml.prepare import split
+from ml.core.params import Params, load_params
+from ml.core.paths import REPO_ROOT
+from ml.pipeline.ingest import load_source
+from ml.pipeline.prepare import split
 
 # The environment running the tests; its bin folder has `python`, `dvc` and `bentoml`.
 BIN = Path(sys.executable).parent

@@ -21,8 +21,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from ml.identity import REPO_ROOT
-from ml.params import load_params
+from ml.core.params import load_params
+from ml.core.paths import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,11 @@ def write_inputs(root: Path, max_iter: int = 10, model_name: str = "model.joblib
         "schema": "2.0",
         "stages": {
             "ingest": {
-                "cmd": "python -m ml.ingest",
+                "cmd": "python -m ml.pipeline.ingest",
                 "outs": [{"path": data_path, "hash": "md5", "md5": md5(table), "size": 1234}],
             },
             "train": {
-                "cmd": "python -m ml.train",
+                "cmd": "python -m ml.pipeline.train",
                 "outs": [{"path": "models/model.joblib", "hash": "md5", "md5": md5(model_file)}],
             },
         },
@@ -87,8 +87,8 @@ def write_inputs(root: Path, max_iter: int = 10, model_name: str = "model.joblib
 
 
 def run_package(inputs: Inputs, reports: Path, model: Path | None = None) -> dict[str, Any]:
-    """`python -m ml.package` on the inputs, BentoML's store under inputs.root; bento.json."""
-    command = [sys.executable, "-m", "ml.package", "--model", str(model or inputs.model)]
+    """`python -m ml.pipeline.package` on the inputs, BentoML's store under inputs.root; bento.json."""
+    command = [sys.executable, "-m", "ml.pipeline.package", "--model", str(model or inputs.model)]
     command += ["--metrics", str(inputs.metrics), "--dvc-lock", str(inputs.lock)]
     command += ["--reports", str(reports)]
     result = subprocess.run(

@@ -15,7 +15,7 @@ import joblib
 import pytest
 from aiohttp import web
 
-from ml.bench import (
+from ml.bench.run import (
     LOGGING,
     PEER,
     SERVICE,
@@ -28,8 +28,8 @@ from ml.bench import (
     table,
     verdict,
 )
-from ml.serve import running
-from ml.service import Row, Scorer
+from ml.serving.local import running
+from ml.serving.service import Row, Scorer
 from tests.conftest import free_port
 from tests.ml.packaging import write_inputs
 
@@ -157,7 +157,7 @@ def test_logging_off_and_on_are_measured_in_alternating_slices() -> None:
 def test_the_peer_answers_like_the_service(tmp_path: Path) -> None:
     inputs = write_inputs(tmp_path, max_iter=3)
     port = free_port()
-    peer = [sys.executable, "-m", "ml.bench_peer", "--port", str(port), "--workers", "1"]
+    peer = [sys.executable, "-m", "ml.bench.run.peer", "--port", str(port), "--workers", "1"]
     raw, _ = one_row_body()
     headers = {"Content-Type": "application/json"}
     with running([*peer, "--model", str(inputs.model)], port) as url:

@@ -19,12 +19,12 @@ def test_serve_names_the_fix_and_the_demo_rebuilds_the_bento(
     clone = clone_repo(pipeline_run.repo, tmp_path / "clone")
     recorded = json.loads(clone.read("reports/bento.json"))["bento"]
 
-    serve = clone.run(sys.executable, "-m", "ml.serve", "--port", "1", check=False)
+    serve = clone.run(sys.executable, "-m", "ml.serving.local", "--port", "1", check=False)
     assert serve.returncode != 0
     assert f"bento {recorded} (bento.json) is not in this machine's BentoML store" in serve.stderr
     assert "dvc repro --force --single-item package" in serve.stderr
 
-    demo = clone.run(sys.executable, "-m", "ml.demo")
+    demo = clone.run(sys.executable, "-m", "ml.serving.demo")
     bento = json.loads(clone.read("reports/bento.json"))["bento"]
     assert "is not in this machine's BentoML store: rebuilding it" in demo.stdout
     assert "-> HTTP 200" in demo.stdout and "-> HTTP 400" in demo.stdout

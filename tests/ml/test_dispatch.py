@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ml import dispatch
-from ml.identity import load_identity
+from ml.core.identity import load_identity
+from ml.monitoring import dispatch
 from tests.conftest import free_port
 from tests.ml.http_recorder import recording_server
 

@@ -25,12 +25,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml import drift
-from ml.drift_report import FEATURE_COLUMNS
-from ml.features import FEATURE_NAMES, TARGET
-from ml.identity import REPO_ROOT, load_identity
-from ml.params import ParamsError, load_params, parse_params
-from ml.prediction_log import FolderSink, PredictionLogger, S3Sink
+from ml.core.features import FEATURE_NAMES, TARGET
+from ml.core.identity import load_identity
+from ml.core.params import ParamsError, load_params, parse_params
+from ml.core.paths import REPO_ROOT
+from ml.monitoring import drift
+from ml.monitoring.report import FEATURE_COLUMNS
+from ml.serving.prediction_log import FolderSink, PredictionLogger, S3Sink
 from tests.ml.http_recorder import recording_server
 
 SETTINGS = load_params().monitoring
@@ -326,7 +327,7 @@ def test_input_without_a_verdict_exits_2(
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ml.drift", "--current", str(tmp_path / "absent.csv"),
+        [sys.executable, "-m", "ml.monitoring.drift", "--current", str(tmp_path / "absent.csv"),
          "--out", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from dvc.config import Config
 
-from ml.identity import REPO_ROOT
+from ml.core.paths import REPO_ROOT
 from tests.conftest import free_port
 
 from .conftest import (

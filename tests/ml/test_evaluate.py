@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.evaluate import CONFUSION, PRECISION_RECALL, ROC, evaluate, gate, score
-from ml.features import CLASS_NAMES
-from ml.params import Params, Thresholds
-from ml.train import train
+from ml.core.features import CLASS_NAMES
+from ml.core.params import Params, Thresholds
+from ml.pipeline.evaluate import CONFUSION, PRECISION_RECALL, ROC, evaluate, gate, score
+from ml.pipeline.train import train
 
 METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall")
 

@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from ml import image
-from ml.identity import load_identity
-from ml.image import Repository, ship_image
-from ml.ship import ShipError
+from ml.core.artifacts import ShipError
+from ml.core.identity import load_identity
+from ml.release import image
+from ml.release.image import Repository, ship_image
 
 PROJECT = load_identity().project
 

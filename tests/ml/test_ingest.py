@@ -5,11 +5,11 @@ from pathlib import Path
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
-from ml.features import FEATURE_NAMES, TARGET
-from ml.identity import REPO_ROOT
-from ml.ingest import ingest, raw_table_path
-from ml.params import Params
-from ml.schema import read_table
+from ml.core.features import FEATURE_NAMES, TARGET
+from ml.core.params import Params
+from ml.core.paths import REPO_ROOT
+from ml.pipeline.ingest import ingest, raw_table_path
+from ml.pipeline.schema import read_table
 
 
 def test_writes_the_table_with_its_real_column_names(tmp_path: Path) -> None:

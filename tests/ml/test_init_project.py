@@ -20,9 +20,10 @@ import pytest
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
-from ml import init_project
-from ml.identity import REPO_ROOT, IdentityError, load_identity, parse_identity
-from ml.init_project import ProjectIdentity, main, problems, read_current
+from ml.core.identity import IdentityError, load_identity, parse_identity
+from ml.core.paths import REPO_ROOT
+from ml.forking import init_project
+from ml.forking.init_project import ProjectIdentity, main, problems, read_current
 
 CURRENT = read_current(REPO_ROOT)
 OLD = CURRENT.identity
@@ -267,7 +268,7 @@ INVALID = [
     ("--name", "ab", "use 3 to 32"),
     ("--name", "a" * 33, "use 3 to 32"),
     ("--name", "sthree-models", "prefix S3 reserves"),
-    # ml/identity.py and its users say "identity": a later rename would rewrite them too.
+    # ml/core/identity.py and its users say "identity": a later rename would rewrite them too.
     ("--name", "identity", "already appears as a word in"),
     ("--team", "growth analytics", "not a valid Kubernetes label value"),
     ("--team", "t" * 64, "not a valid Kubernetes label value"),
@@ -297,7 +298,7 @@ def test_invalid_input_is_named_and_nothing_changes(
 
 @pytest.mark.parametrize("environment", ["dev", "prod", "staging", "e" * 16])
 def test_name_limits_mirror_the_stack_naming(environment: str) -> None:
-    from infra.config import Naming
+    from infra.settings import Naming
 
     for length in range(init_project.NAME_MIN, 40):
         name = "n" * length
@@ -322,7 +323,7 @@ def test_a_name_too_long_for_a_stack_is_refused(
     assert snapshot(project) == before
 
 
-# Values for the rules that ml/identity.py and copier.yml both restate.
+# Values for the rules that ml/core/identity.py and copier.yml both restate.
 SAMPLES = {
     "name": ["demand-model", "abc", "a" * 32, "a" * 33, "Churn", "churn--x", "x-", "1x", "xn--a"],
     "team": ["growth", "Growth_Team.1", "t" * 63, "t" * 64, "-x", "a b", "x/y", ""],
@@ -405,7 +406,7 @@ def test_copier_asks_what_init_takes() -> None:
     assert COPIER["aws_region"]["choices"] == list(init_project.AWS_REGIONS)
     (task,) = COPIER["_tasks"]
     command = task["command"]
-    assert command[1:3] == ["-m", "ml.init_project"]
+    assert command[1:3] == ["-m", "ml.forking.init_project"]
     for option, question, _ in init_project.FIELD_NAMES.values():
         assert command[command.index(option) + 1] == f"{{{{ {question} }}}}"
     assert ANSWERS_TEMPLATE.is_file() or (REPO_ROOT / init_project.COPIER_ANSWERS_FILE).is_file()
@@ -495,9 +496,9 @@ def test_the_renamed_project_plans_and_tests_green(renamed: Path) -> None:
     """The renamed copy's own code, not this tree's, plans the stack and passes its tests."""
     env = {**os.environ, "PYTHONPATH": str(renamed)}
     env.pop("BENTOML_HOME", None)
-    if (renamed / "infra" / "plan.py").is_file():
+    if (renamed / "infra" / "tools" / "plan.py").is_file():
         plan = subprocess.run(
-            [sys.executable, "-m", "infra.plan", "--stack", "dev", "--format", "json"],
+            [sys.executable, "-m", "infra.tools.plan", "--stack", "dev", "--format", "json"],
             cwd=renamed,
             env=env,
             check=True,

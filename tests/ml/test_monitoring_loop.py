@@ -1,5 +1,5 @@
 """The monitoring loop, end to end on this machine: the packaged bento serves and logs what it
-answers, `make drift` (python -m ml.drift) judges those logs against the training rows, and on
+answers, `make drift` (python -m ml.monitoring.drift) judges those logs against the training rows, and on
 drift the retraining dispatch follows (to a local stand-in for GitHub's API), or without a token
 the command to send it is printed."""
 
@@ -18,12 +18,13 @@ import httpx
 import pandas as pd
 import pytest
 
-from ml import drift
-from ml.dispatch import EVENT_TYPE, TOKEN_ENVS
-from ml.features import FEATURE_NAMES
-from ml.identity import REPO_ROOT, load_identity
-from ml.prediction_log import SAMPLE_RATE_ENV, URL_ENV
-from ml.serve import running, serve_command
+from ml.core.features import FEATURE_NAMES
+from ml.core.identity import load_identity
+from ml.core.paths import REPO_ROOT
+from ml.monitoring import drift
+from ml.monitoring.dispatch import EVENT_TYPE, TOKEN_ENVS
+from ml.serving.local import running, serve_command
+from ml.serving.prediction_log import SAMPLE_RATE_ENV, URL_ENV
 from tests.conftest import free_port
 from tests.ml.http_recorder import recording_server
 from tests.ml.packaging import Inputs, run_package, write_inputs
@@ -102,7 +103,7 @@ def run_drift(
     bento: Bento, logs: Path, out: Path, env: dict[str, str]
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """What `make drift CURRENT=<logs> DISPATCH=1` runs, with this test's reference and model."""
-    command = [sys.executable, "-m", "ml.drift", "--current", str(logs)]
+    command = [sys.executable, "-m", "ml.monitoring.drift", "--current", str(logs)]
     command += ["--reference", str(bento.reference), "--model", str(bento.inputs.model)]
     command += ["--out", str(out), "--dispatch"]
     quiet = {key: value for key, value in bento.inputs.env.items() if key not in TOKEN_ENVS}

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml import package
-from ml.identity import COST_LABEL_KEYS, REPO_ROOT, load_identity
-from ml.model_card import CardFacts, render
-from ml.package import DataRecord, PackageError
-from ml.params import load_params
+from ml.core.identity import COST_LABEL_KEYS, load_identity
+from ml.core.params import load_params
+from ml.core.paths import REPO_ROOT
+from ml.pipeline import package
+from ml.pipeline.model_card import CardFacts, render
+from ml.pipeline.package import DataRecord, PackageError
 from tests.ml.packaging import Inputs, bento_dir, md5, run_package, write_inputs
 
 K8S_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -125,12 +126,21 @@ def test_git_commit_is_uncommitted_unless_the_tree_matches_a_commit(tmp_path: Pa
 
 def test_the_bento_holds_the_modules_the_service_imports() -> None:
     sources = package.bento_sources()
-    assert {"ml/service.py", "ml/params.py", "ml/features.py", "ml/identity.py"} <= set(sources)
-    assert {"ml/__init__.py", "params.yaml"} <= set(sources)
-    # The drift CronJob runs `python -m ml.drift` from the same image.
-    assert {"ml/drift.py", "ml/drift_report.py", "ml/prediction_log.py"} <= set(sources)
+    assert {
+        "ml/serving/service.py",
+        "ml/core/params.py",
+        "ml/core/features.py",
+        "ml/core/identity.py",
+    } <= set(sources)
+    assert {"ml/__init__.py", "params.yaml", "ml/core/__init__.py"} <= set(sources)
+    # The drift CronJob runs `python -m ml.monitoring.drift` from the same image.
+    assert {
+        "ml/monitoring/drift.py",
+        "ml/monitoring/report.py",
+        "ml/serving/prediction_log.py",
+    } <= set(sources)
     assert "pandas" in package.PACKAGES
-    assert "ml/package.py" not in sources
+    assert "ml/pipeline/package.py" not in sources
     assert all((REPO_ROOT / source).is_file() for source in sources)
 
 
@@ -241,5 +251,11 @@ def test_the_package_stage_depends_on_every_bento_source() -> None:
     stage = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][
         "package"
     ]
+    assert set(package.BUNDLED_PACKAGES) <= set(stage["deps"])
+    assert {"ml/__init__.py", "ml/pipeline/package.py", "ml/pipeline/model_card.py"} <= set(
+        stage["deps"]
+    )
     modules = {path for path in package.bento_sources() if path.endswith(".py")}
-    assert modules - {"ml/__init__.py"} <= set(stage["deps"])
+    assert all(
+        path == "ml/__init__.py" or path.startswith(package.BUNDLED_PACKAGES) for path in modules
+    )

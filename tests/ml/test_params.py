@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from ml.identity import PARAMS_FILE, REPO_ROOT
-from ml.params import ParamsError, load_params, parse_params
+from ml.core.identity import PARAMS_FILE
+from ml.core.params import ParamsError, load_params, parse_params
+from ml.core.paths import REPO_ROOT
 
 from .conftest import BIN, copy_repo, source_files, tool_env
 
@@ -72,9 +73,9 @@ def test_every_stage_depends_on_its_own_section_only() -> None:
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
 
     for name in PIPELINE_STAGES:
-        assert stages[name]["cmd"] == f"python -m ml.{name}"
+        assert stages[name]["cmd"] == f"python -m ml.pipeline.{name}"
         assert stages[name]["params"] == [name]
-        assert f"ml/{name}.py" in stages[name]["deps"]
+        assert f"ml/pipeline/{name}.py" in stages[name]["deps"]
     # The bento carries params.yaml: the sections its labels and model card show, its cost
     # labels, and the serving and monitoring settings it runs with.
     expected = ["identity", *PIPELINE_STAGES, "package", "serve", "monitoring"]

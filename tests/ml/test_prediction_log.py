@@ -21,10 +21,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import ml.prediction_log
-from ml.features import FEATURE_NAMES
-from ml.params import load_params
-from ml.prediction_log import (
+import ml.serving.prediction_log
+from ml.core.features import FEATURE_NAMES
+from ml.core.params import load_params
+from ml.serving.prediction_log import (
     DEFAULT_LOG_DIR,
     SAMPLE_RATE_ENV,
     URL_ENV,
@@ -139,7 +139,7 @@ def test_failing_sink_never_reaches_the_caller(caplog: pytest.LogCaptureFixture)
     failures = counter("prediction_log_failures_total")
     lost = counter("prediction_log_dropped_total", reason="sink_error")
     with (
-        caplog.at_level(logging.WARNING, "ml.prediction_log"),
+        caplog.at_level(logging.WARNING, "ml.serving.prediction_log"),
         PredictionLogger(RaisingSink(), batch_rows=1) as logger,
     ):
         for _ in range(3):  # three batches, three failed writes
@@ -207,8 +207,8 @@ def test_default_folder_is_the_checkout_s_or_a_temporary_one_in_a_bento(
 ) -> None:
     assert default_log_dir() == DEFAULT_LOG_DIR  # these tests run from a source checkout
     # A bento's source folder holds the modules and params.yaml, not dvc.yaml.
-    monkeypatch.setattr(ml.prediction_log, "CHECKOUT_MARKER", tmp_path / "dvc.yaml")
-    monkeypatch.setattr(ml.prediction_log.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(ml.serving.prediction_log, "CHECKOUT_MARKER", tmp_path / "dvc.yaml")
+    monkeypatch.setattr(ml.serving.prediction_log.tempfile, "tempdir", str(tmp_path))
     assert default_log_dir() == tmp_path / "predictions"
     monkeypatch.delenv(URL_ENV, raising=False)
     with PredictionLogger.from_env() as logger:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml.features import TARGET
-from ml.params import Params, PrepareParams
-from ml.prepare import UnvalidatedTableError, prepare, split
-from ml.schema import read_table, write_table
-from ml.validate import run as run_validation
+from ml.core.features import TARGET
+from ml.core.params import Params, PrepareParams
+from ml.pipeline.prepare import UnvalidatedTableError, prepare, split
+from ml.pipeline.schema import read_table, write_table
+from ml.pipeline.validate import run as run_validation
 
 
 def test_split_is_stratified_and_complete(raw_table: pd.DataFrame, params: Params) -> None:

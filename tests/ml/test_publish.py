@@ -10,9 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ml import publish
-from ml.identity import load_identity
-from ml.ship import ShipError
+from ml.core.artifacts import ShipError
+from ml.core.identity import load_identity
+from ml.release import publish
 from tests.ml.tiny_bento import LABELS, bentoml_env, build_tiny_bento
 
 
@@ -25,7 +25,7 @@ def bento(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 
 def _run_publish(tag: str, home: Path, bucket: str, summary: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ml.publish", "--bento", tag],
+        [sys.executable, "-m", "ml.release.publish", "--bento", tag],
         env=bentoml_env(home, ARTIFACTS_BUCKET=bucket, GITHUB_STEP_SUMMARY=str(summary)),
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ml import rollout_check
-from ml.identity import load_identity
+from ml.core.identity import load_identity
+from ml.release import budget_gate as rollout_check
 
 
 def _create_budget(name: str, limit: str, actual: str | None) -> None:

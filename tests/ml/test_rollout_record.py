@@ -11,14 +11,14 @@ import boto3
 import pytest
 import yaml
 
-from infra.config import ClusterSettings, NodePool
-from infra.cost import PRICES_FILE, load_prices
-from infra.plan import stack_config
-from infra.serving import ServingSettings
-from ml import rollout_record
-from ml.identity import load_identity
-from ml.params import load_params
-from ml.ship import ShipError
+from infra.components.serving import ServingSettings
+from infra.settings import ClusterSettings, NodePool
+from infra.tools.cost import PRICES_FILE, load_prices
+from infra.tools.plan import stack_config
+from ml.core.artifacts import ShipError
+from ml.core.identity import load_identity
+from ml.core.params import load_params
+from ml.release import rollout_record
 from tests.ml.test_image import MANIFEST
 
 IDENTITY = load_identity()

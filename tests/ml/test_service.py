@@ -16,12 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ml.demo import malformed_body
-from ml.features import CLASS_NAMES, FEATURE_NAMES
-from ml.identity import REPO_ROOT
-from ml.params import load_params
-from ml.prediction_log import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
-from ml.serve import (
+from ml.core.features import CLASS_NAMES, FEATURE_NAMES
+from ml.core.params import load_params
+from ml.core.paths import SAMPLE_REQUEST
+from ml.serving.demo import malformed_body
+from ml.serving.local import (
     NoBentoError,
     latest_bento,
     prediction_log_env,
@@ -29,11 +28,12 @@ from ml.serve import (
     running,
     serve_command,
 )
-from ml.service import MAX_BODY_BYTES, Row, Scorer, validation_errors
+from ml.serving.prediction_log import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
+from ml.serving.service import MAX_BODY_BYTES, Row, Scorer, validation_errors
 from tests.conftest import free_port
 from tests.ml.packaging import Inputs, run_package, write_inputs
 
-SAMPLE = json.loads((REPO_ROOT / "ml" / "sample_request.json").read_text(encoding="utf-8"))
+SAMPLE = json.loads(SAMPLE_REQUEST.read_text(encoding="utf-8"))
 ROW = SAMPLE["rows"][0]
 MAX_ROWS = load_params().serve.max_rows
 
@@ -251,7 +251,7 @@ def test_answers_class_and_probability_per_row_from_the_bento_s_own_model(served
 
 @pytest.mark.slow
 def test_any_content_type_is_read_as_json(served: Served) -> None:
-    # What `curl -d @ml/sample_request.json` sends without a Content-Type header.
+    # What `curl -d @ml/serving/sample_request.json` sends without a Content-Type header.
     answer = predict(served, json.dumps(SAMPLE).encode(), "application/x-www-form-urlencoded")
     assert answer.status_code == 200, answer.text
     assert len(answer.json()) == len(SAMPLE["rows"])

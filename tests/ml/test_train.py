@@ -10,9 +10,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml.features import FEATURE_NAMES
-from ml.params import Params, TrainParams
-from ml.train import load_model, save_model, train
+from ml.core.features import FEATURE_NAMES
+from ml.core.params import Params, TrainParams
+from ml.pipeline.train import load_model, save_model, train
 
 Tables = tuple[pd.DataFrame, pd.DataFrame]
 

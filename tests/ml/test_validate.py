@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml.params import Params
-from ml.schema import COLUMN_RANGES, write_table
-from ml.validate import ValidationError, run, sha256, validate
+from ml.core.params import Params
+from ml.pipeline.schema import COLUMN_RANGES, write_table
+from ml.pipeline.validate import ValidationError, run, sha256, validate
 
 Breakage = Callable[[pd.DataFrame], pd.DataFrame]
 

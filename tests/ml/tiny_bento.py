@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ml.identity import load_identity
+from ml.core.identity import load_identity
 
 SERVICE = """
 import bentoml

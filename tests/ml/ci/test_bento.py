@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ml.ci.bento import RECORDS, import_
-from ml.ship import ShipError
+from ml.core.artifacts import ShipError
 from tests.ml.tiny_bento import bentoml_env, build_tiny_bento
 
 

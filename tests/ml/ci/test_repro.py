@@ -6,7 +6,7 @@ import pytest
 
 from ml.ci import repro
 from ml.ci.repro import Remote
-from ml.identity import load_identity
+from ml.core.identity import load_identity
 
 S3 = Remote("s3", f"s3://{load_identity().project}-dev-dvc-123456789012/dvc")
 LOCAL = Remote("local", "storage")
@@ -46,7 +46,7 @@ def test_refresh_forces_the_ingest_stage_first() -> None:
 def test_the_ingest_stage_exists() -> None:
     import yaml
 
-    from ml.identity import REPO_ROOT
+    from ml.core.paths import REPO_ROOT
 
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert repro.INGEST_STAGE in stages

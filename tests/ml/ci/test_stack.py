@@ -11,11 +11,11 @@ import boto3
 import pytest
 import yaml
 
-from infra.serving import ServingSettings
+from infra.components.serving import ServingSettings
 from ml.ci import stack
-from ml.identity import load_identity
-from ml.rollout_record import record_key, write_record
-from ml.ship import ShipError
+from ml.core.artifacts import ShipError
+from ml.core.identity import load_identity
+from ml.release.rollout_record import record_key, write_record
 
 REGISTRY = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{load_identity().project}-dev"
 IMAGE = f"{REGISTRY}/bentos@sha256:" + "c" * 64
@@ -51,7 +51,8 @@ def test_shipping_sets_the_serving_section() -> None:
 
 def test_the_keys_set_are_the_serving_settings_fields() -> None:
     # What CI sets must validate as the stack file's serving section.
-    from ml.identity import REPO_ROOT, load_identity
+    from ml.core.identity import load_identity
+    from ml.core.paths import REPO_ROOT
 
     config = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
     committed = config["config"][f"{load_identity().project}:serving"]
@@ -81,8 +82,8 @@ def test_up_and_preview_commands_do_not_prompt() -> None:
 
 
 def test_shipping_a_model_updates_the_model_service_alone() -> None:
-    from infra.serving import model_serving_urn
-    from ml.identity import load_identity
+    from infra.components.serving import model_serving_urn
+    from ml.core.identity import load_identity
 
     urn = model_serving_urn(load_identity().project, "prod")
     assert stack.model_up_command("prod") == [
@@ -101,7 +102,7 @@ def test_stack_outputs_become_the_shipping_variables() -> None:
 
 
 def test_the_output_names_are_the_stack_program_exports() -> None:
-    from ml.identity import REPO_ROOT
+    from ml.core.paths import REPO_ROOT
 
     program = (REPO_ROOT / "infra" / "__main__.py").read_text(encoding="utf-8")
     for name in stack.OUTPUT_ENV:

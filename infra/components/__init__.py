@@ -1,0 +1,1 @@
+"""The program's parts: one Pulumi component per concern, wired in infra/__main__.py."""

@@ -1,0 +1,1 @@
+"""Offline command lines: the plan under mocks, the cost estimate, state bootstrap, settings docs."""

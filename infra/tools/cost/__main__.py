@@ -1,0 +1,5 @@
+"""`python -m infra.tools.cost`: the monthly cost estimate of a stack (`make cost`)."""
+
+from infra.tools.cost import main
+
+raise SystemExit(main())

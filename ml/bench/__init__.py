@@ -1,0 +1,1 @@
+"""Benchmarks of the service against peer servers and in-process predict (`make bench`)."""

@@ -1,0 +1,1 @@
+"""The BentoML service, its prediction-log writer, and running the bento locally (serve, demo)."""

@@ -1,0 +1,238 @@
+"""The prediction service: the packaged model behind one JSON endpoint, with adaptive batching.
+
+Request: `POST /predict` with a JSON object holding 1 to `serve.max_rows` rows, each row an object
+of the 30 features of ml/core/features.py (their real names, spaces included) as finite numbers:
+
+    {"rows": [{"mean radius": 17.99, "mean texture": 10.38, ..., "worst symmetry": 0.4601,
+               "worst fractal dimension": 0.1189}]}
+
+Answer: one object per row, in order: the predicted class name and its probability.
+
+    [{"label": "malignant", "probability": 0.9993}]
+
+A bad body never reaches the model: malformed JSON, a missing or unknown feature, a string, null,
+NaN or Infinity, an empty or oversized `rows` list get HTTP 400 with BentoML's validation answer,
+whose `detail` names each problem's place (`["rows", 3, "mean radius"]`) and what is wrong (a
+body too large to be valid gets 413 unread):
+
+    {"error": "1 validation error for PredictRequest",
+     "detail": [{"type": "missing", "loc": ["rows", 3, "mean radius"], "msg": "Field required"}]}
+
+Every body is read as JSON whatever its Content-Type, so `curl -d @ml/serving/sample_request.json` works
+without a header, and a form or multipart body gets the same 400 instead of a parser's 500.
+
+Operations: `/livez`, `/readyz`, and `/metrics` with BentoML's request metrics beside
+`predictions_total{class=...}` and the prediction log's `prediction_log_*_total` counters. Workers,
+threads, timeout, concurrency limit and batching come from params.yaml's `serve` section; each
+worker runs the model with one OpenMP thread.
+
+Prediction log (ml/serving/prediction_log.py, for drift detection): each answered row with its features,
+the bento tag and a timestamp, for a share of the model calls (`monitoring.log_sample_rate`,
+env PREDICTION_LOG_SAMPLE_RATE; 0 turns logging off). The sink is PREDICTION_LOG_URL
+(`s3://bucket/prefix` in the cluster; `make serve` and `make run` pass the repository's
+data/predictions/), else a `predictions` folder in the temporary directory: the one writable
+place of a container. The request only queues references; a background thread serializes and
+writes, and a failing sink is counted on /metrics, never answered to the client. Shutdown writes
+what is still queued.
+
+`/predict` itself is the batchable method: BentoML's dispatcher merges the rows of concurrent
+requests into one `predict_proba` call (a call costs about the same for 1 row or 64) and splits a
+request larger than `serve.max_batch_size`. Keeping the batching on the public method avoids a
+second trip through the HTTP middleware per request, which an inner batchable method would cost.
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import bentoml
+import numpy as np
+from bentoml.exceptions import BentoMLException
+from bentoml.validators import ContentType
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from starlette.requests import Request
+
+from ml.core.features import CLASS_NAMES, FEATURE_NAMES
+from ml.core.identity import load_identity
+from ml.core.params import load_params
+from ml.serving.prediction_log import PredictionLogger
+
+PARAMS = load_params()
+SERVE = PARAMS.serve
+MODEL_NAME = PARAMS.package.model_name
+# scikit-learn's OpenMP and BLAS pools default to one thread per core in every worker: two
+# workers on two cores then fight over them and throughput collapses (see `make bench`).
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# A body larger than this cannot be valid (even pretty-printed): it is refused unparsed, with 413.
+MAX_BODY_BYTES = SERVE.max_rows * len(FEATURE_NAMES) * 128 + 4096
+# Allocations between young-generation collections (Python's default is 700).
+GC_THRESHOLD = 50_000
+
+# strict: no "1.5" strings or booleans taken as numbers; allow_inf_nan: JSON's NaN/Infinity out.
+Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+# Python names for the columns, whatever their spelling; requests and answers use the real names.
+FIELD_NAMES = {feature: f"feature_{index}" for index, feature in enumerate(FEATURE_NAMES)}
+Row = create_model(
+    "Row",
+    __config__=ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True),
+    **{field: (Feature, Field(alias=feature)) for feature, field in FIELD_NAMES.items()},
+)
+Rows = Annotated[list[Row], Field(min_length=1, max_length=SERVE.max_rows)]
+
+
+class BodyTooLargeError(BentoMLException):
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class PredictRequest(bentoml.IODescriptor):
+    """The body of /predict: `rows`, 1 to serve.max_rows rows of the 30 features."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: Rows
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde: Any) -> PredictRequest:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise BodyTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
+        # ValidationError becomes BentoML's 400 answer listing each error's place and message.
+        return cls.model_validate_json(bytes(body) or b"{}")
+
+
+class Prediction(BaseModel):
+    label: str = Field(description=f"the predicted class, one of {', '.join(CLASS_NAMES)}")
+    probability: float = Field(ge=0, le=1, description="the model's probability of that class")
+
+
+# Declared JSON: otherwise BentoML derives the media type from a JSON schema on every answer.
+Predictions = Annotated[list[Prediction], ContentType("application/json")]
+
+
+@cache
+def predictions_counter() -> Any:
+    """`predictions_total{class=...}` on /metrics, beside BentoML's request metrics."""
+    # Created in the worker, after BentoML has set the multiprocess directory that lets /metrics
+    # add up every worker's counts.
+    import prometheus_client
+
+    return prometheus_client.Counter(
+        "predictions", "Rows predicted, by predicted class", labelnames=["class"]
+    )
+
+
+class Scorer:
+    """The model's answer for validated rows: its class name and probability per row."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        columns = [str(c) for c in getattr(model, "feature_names_in_", FEATURE_NAMES)]
+        if sorted(columns) != sorted(FEATURE_NAMES):
+            raise ValueError("the model's features differ from ml/core/features.py")
+        # Rows become arrays in the model's own column order, so its names are not needed.
+        self.columns = columns
+        self.attributes = [FIELD_NAMES[name] for name in columns]
+        self.labels = [CLASS_NAMES[int(c)] for c in model.classes_]
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+    def __call__(self, rows: Sequence[Any]) -> list[Prediction]:
+        return self.answer(self.features(rows))
+
+    def features(self, rows: Sequence[Any]) -> np.ndarray:
+        """The rows as a float array, one column per feature in the order of `columns`."""
+        return np.array(
+            [[getattr(row, name) for name in self.attributes] for row in rows], dtype=np.float64
+        )
+
+    def answer(self, features: np.ndarray) -> list[Prediction]:
+        probabilities = self.model.predict_proba(features)
+        best = probabilities.argmax(axis=1)
+        return [
+            Prediction(label=self.labels[index], probability=float(probability))
+            for index, probability in zip(
+                best, probabilities[np.arange(len(best)), best], strict=True
+            )
+        ]
+
+
+def tune_gc() -> None:
+    """Call once the model is loaded: fewer, cheaper collections in a long-lived server."""
+    # Frozen objects (the model, the framework) are never re-walked; a larger young generation
+    # makes collections rarer, which is what keeps the p99 latency down.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
+
+
+def _tracing(sample_rate: float) -> dict[str, Any]:
+    # BentoML builds a span per request even when none is sampled: about a fifth of the service's
+    # CPU per prediction (measured with `make bench`). Untraced, the API and probes skip it.
+    if sample_rate > 0:
+        return {"sample_rate": sample_rate}
+    return {"sample_rate": 0.0, "excluded_urls": ["/predict", "/livez", "/readyz", "/metrics"]}
+
+
+@bentoml.service(
+    labels=load_identity().cost_labels(),
+    envs=[{"name": name, "value": "1"} for name in THREAD_ENV],
+    workers=SERVE.workers,
+    threads=SERVE.threads,
+    traffic={"timeout": SERVE.timeout_s, "max_concurrency": SERVE.max_concurrency},
+    # No log line per request at thousands of requests a second: /metrics keeps the counts.
+    logging={"access": {"enabled": False}},
+    tracing=_tracing(SERVE.tracing_sample_rate),
+)
+class Classifier:
+    def __init__(self) -> None:
+        # In a bento the model name is an alias of the exact version it was built with.
+        self.scorer = Scorer(bentoml.sklearn.load_model(MODEL_NAME))
+        self.predictions = predictions_counter()
+        # Created here, in the worker, for the same reason as the counter above.
+        self.prediction_log = PredictionLogger.from_env(bento_tag=served_bento_tag())
+        tune_gc()
+
+    @bentoml.api(
+        batchable=SERVE.batching,
+        max_batch_size=SERVE.max_batch_size,
+        max_latency_ms=SERVE.max_latency_ms,
+        input_spec=PredictRequest,
+    )
+    def predict(self, rows: list[Any]) -> Predictions:
+        """The predicted class and its probability for each row, in order."""
+        features = self.scorer.features(rows)
+        predictions = self.scorer.answer(features)
+        for label, count in Counter(p.label for p in predictions).items():
+            self.predictions.labels(label).inc(count)
+        # The array and the answers as they are: serialized on the logger's thread, not here.
+        self.prediction_log.log(features, predictions, columns=self.scorer.columns)
+        return predictions
+
+    @bentoml.on_shutdown
+    def flush_prediction_log(self) -> None:
+        """Write what is still queued before the worker exits."""
+        self.prediction_log.close()
+
+
+def served_bento_tag() -> str:
+    """The tag of the bento being served; empty when served from source (no bento)."""
+    bento = Classifier.bento
+    return "" if bento is None else str(bento.tag)
+
+
+def validation_errors(body: bytes) -> list[dict[str, Any]]:
+    """The errors the service answers for a body, without a server (empty when it is valid)."""
+    try:
+        PredictRequest.model_validate_json(body or b"{}")
+    except ValidationError as error:
+        return error.errors(include_context=False, include_input=False, include_url=False)
+    return []
