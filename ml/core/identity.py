@@ -14,6 +14,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ml.core.errors import dotted_key, problems
 from ml.core.paths import PARAMS_FILE
 
 # Cost-allocation keys shared by bentos, pods and AWS resources (exactly these spellings).
@@ -70,21 +71,15 @@ class IdentityError(ValueError):
     """params.yaml's identity section is missing or wrong; the message names the key."""
 
 
-def _format_errors(section: str, error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in (section, *item["loc"]))
-        parts.append(f"{key}: {item['msg']}")
-    return "; ".join(parts)
-
-
 def parse_identity(raw: object) -> Identity:
     if not isinstance(raw, dict):
         raise IdentityError("identity: missing section in params.yaml")
     try:
         return Identity.model_validate(raw)
     except ValidationError as error:
-        raise IdentityError(_format_errors("identity", error)) from None
+        raise IdentityError(
+            "; ".join(problems(error, lambda loc: dotted_key(loc, ("identity",))))
+        ) from None
 
 
 @cache

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ml.core.errors import Loc, dotted_key, problems
 from ml.core.features import FEATURE_NAMES
 from ml.core.identity import PARAMS_FILE, Identity
 
@@ -155,10 +156,9 @@ class ParamsError(ValueError):
 _MODEL_TAGS = frozenset(("hist_gradient_boosting", "random_forest", "logistic_regression"))
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
+def _key(loc: Loc) -> str:
     # pydantic puts the union member's tag into the path; users know only the YAML keys.
-    parts = [str(p) for p in loc if p not in _MODEL_TAGS]
-    return ".".join(parts).replace("validate_", "validate")
+    return dotted_key(loc, skip=_MODEL_TAGS).replace("validate_", "validate")
 
 
 def parse_params(data: object) -> Params:
@@ -167,7 +167,7 @@ def parse_params(data: object) -> Params:
     try:
         return Params.model_validate(data)
     except ValidationError as error:
-        lines = [f"{_key(item['loc'])}: {item['msg']}" for item in error.errors()]
+        lines = problems(error, _key)
         raise ParamsError("invalid params.yaml\n  " + "\n  ".join(lines)) from None
 
 
