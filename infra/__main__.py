@@ -9,7 +9,7 @@ import pulumi
 
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.ci_access import DEPLOY_GROUP, CiAccess, CiAccessArgs
-from infra.components.cluster import NODE_POOL_LABEL, Cluster, ClusterArgs
+from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.key import StackKey, StackKeyArgs
 from infra.components.monitoring.component import (
     SERVICE_MONITOR_LABELS,
@@ -30,6 +30,7 @@ from infra.components.serving import (
     ServingPlatformArgs,
 )
 from infra.components.storage import Storage, StorageArgs
+from infra.helpers.labels import NODE_POOL_LABEL
 from infra.helpers.providers import AwsAccount, aws_provider
 from infra.helpers.tags import cost_labels, cost_tags
 from infra.settings import load_settings

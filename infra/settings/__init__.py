@@ -33,6 +33,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from infra.components.monitoring.alert_rules import threshold_problems
+from infra.helpers.charts import CLUSTER_AUTOSCALER_CHARTS
+from infra.helpers.labels import ACCELERATOR_LABEL, NODE_POOL_LABEL, WORKLOAD_LABEL
 from ml.core.identity import (
     COST_TAG_KEYS,
     Identity,
@@ -70,16 +72,11 @@ CpuAmiType = Literal[
 GpuAmiType = Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]
 
 # Kubernetes minor -> pinned cluster-autoscaler chart (its appVersion matches that minor).
-CLUSTER_AUTOSCALER_CHARTS: dict[str, str] = {"1.32": "9.46.6", "1.33": "9.50.1", "1.34": "9.52.1"}
 
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 ClusterLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
-# Node labels infra/components/cluster/__init__.py puts on every node, and the GPU nodes model pods select.
-NODE_POOL_LABEL = "node-pool"
-WORKLOAD_LABEL = "workload-type"
-ACCELERATOR_LABEL = "accelerator"
 SERVING_WORKLOAD = "inference"
 
 # Buckets this stack owns, by purpose; the access-log bucket receives the others' access logs.

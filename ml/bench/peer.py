@@ -1,6 +1,6 @@
 """The benchmark's peer: the same model file behind a plain FastAPI + uvicorn endpoint.
 
-    python -m ml.bench.run.peer --port 8001 [--workers 2] [--model models/model.joblib]
+    python -m ml.bench.peer --port 8001 [--workers 2] [--model models/model.joblib]
 
 Tuned as fairly as the service: the same request schema and scoring code (ml/serving/service.py), an
 async endpoint, one OpenMP thread per process, the same garbage-collector settings, and one

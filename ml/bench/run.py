@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         predict = {batch: predict_rows_per_s(MODEL_FILE, batch) for batch in (1, 64)}
         overhead = measure_overhead()
         peer_port = free_port()
-        peer = [sys.executable, "-m", "ml.bench.run.peer", "--port", str(peer_port)]
+        peer = [sys.executable, "-m", "ml.bench.peer", "--port", str(peer_port)]
         peer += ["--workers", str(options.peer_workers), "--model", str(MODEL_FILE)]
         print(f"bench: {bento} with prediction logging off and on, a FastAPI peer, 1-row bodies")
         with tempfile.TemporaryDirectory(prefix="bench-predictions-") as log_dir:

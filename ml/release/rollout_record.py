@@ -27,8 +27,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.components.cluster import WORKLOAD_LABEL
 from infra.components.serving import ServingSettings
+from infra.helpers.labels import WORKLOAD_LABEL
 from infra.settings import ClusterSettings, NodePool
 from infra.tools.cost import PRICES_FILE, CostError, load_prices
 from infra.tools.plan import PlanError, stack_config

@@ -10,15 +10,15 @@ from infra.components.cluster import (
     ACCELERATOR_LABEL,
     AUTOSCALER_CHART_REPO,
     AUTOSCALER_TEMPLATE,
-    DEVICE_PLUGIN_CHART_VERSION,
     DEVICE_PLUGIN_LABEL,
     EBS_CSI_ADDON,
     GP3_STORAGE_CLASS,
     NODE_POOL_LABEL,
     WORKLOAD_LABEL,
 )
+from infra.helpers.charts import CLUSTER_AUTOSCALER_CHARTS, NVIDIA_DEVICE_PLUGIN
 from infra.helpers.tags import cost_labels, cost_tags
-from infra.settings import CLUSTER_AUTOSCALER_CHARTS, GpuPool, StackSettings
+from infra.settings import GpuPool, StackSettings
 from infra.tools.mocks import ACCOUNT_ID
 from tests.infra.unit import KEY, Declared, declare, policy, stack_cluster, stack_settings
 
@@ -201,7 +201,7 @@ def test_autoscaler_release_is_pinned_and_its_role_scoped(prod: Declared) -> Non
 
 def test_device_plugin_runs_only_on_gpu_nodes(prod: Declared) -> None:
     release = releases(prod)["nvidia-device-plugin"]
-    assert release["version"] == DEVICE_PLUGIN_CHART_VERSION
+    assert release["version"] == NVIDIA_DEVICE_PLUGIN.version
     terms = release["values"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"
     ]["nodeSelectorTerms"]

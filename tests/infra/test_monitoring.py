@@ -15,17 +15,20 @@ from pydantic import ValidationError
 
 from infra.components.monitoring.alert_rules import load_dashboards
 from infra.components.monitoring.component import (
-    DCGM_EXPORTER,
-    KUBE_PROMETHEUS_STACK,
-    PUSHGATEWAY,
     AlertSink,
     Monitoring,
     MonitoringArgs,
     prometheus_url,
     pushgateway_url,
 )
+from infra.helpers.charts import (
+    CLUSTER_AUTOSCALER_CHARTS,
+    DCGM_EXPORTER,
+    KUBE_PROMETHEUS_STACK,
+    PUSHGATEWAY,
+)
 from infra.helpers.iam import Irsa
-from infra.settings import CLUSTER_AUTOSCALER_CHARTS, MonitoringSettings, Naming
+from infra.settings import MonitoringSettings, Naming
 from ml.core.identity import load_identity
 from tests.infra.rendering import ACCOUNT_ID, Declared, by_type, render
 from tests.infra.unit import KEY, PROJECT

@@ -28,6 +28,7 @@ from infra.components.serving import (
     ServingSettings,
     analysis_queries,
 )
+from infra.helpers.charts import ARGO_ROLLOUTS
 from infra.helpers.iam import Irsa
 from infra.settings import Naming
 from ml.core.artifacts import reference_key
@@ -475,7 +476,7 @@ def test_controller_chart_is_pinned(cpu: dict) -> None:
     release = cpu["Release"]
     assert release["chart"] == "argo-rollouts"
     assert release["repositoryOpts"] == {"repo": "https://argoproj.github.io/argo-helm"}
-    assert release["version"] == serving.ROLLOUTS_CHART_VERSION
+    assert release["version"] == ARGO_ROLLOUTS.version
     assert release["version"].count(".") == 2
 
 

@@ -12,9 +12,9 @@ import pytest
 from kubernetes_validate.utils import validate as validate_k8s
 
 from infra.components.ci_access import GITHUB_OIDC_HOST
-from infra.components.cluster import ACCELERATOR_LABEL
 from infra.components.serving import MODEL_SERVING_TYPE, model_serving_urn
 from infra.helpers.iam import STS_AUDIENCE
+from infra.helpers.labels import ACCELERATOR_LABEL
 from infra.helpers.tags import cost_labels, cost_tags
 from ml.core.artifacts import bento_report
 from tests.infra.plans import plan_json

@@ -157,7 +157,7 @@ def test_logging_off_and_on_are_measured_in_alternating_slices() -> None:
 def test_the_peer_answers_like_the_service(tmp_path: Path) -> None:
     inputs = write_inputs(tmp_path, max_iter=3)
     port = free_port()
-    peer = [sys.executable, "-m", "ml.bench.run.peer", "--port", str(port), "--workers", "1"]
+    peer = [sys.executable, "-m", "ml.bench.peer", "--port", str(port), "--workers", "1"]
     raw, _ = one_row_body()
     headers = {"Content-Type": "application/json"}
     with running([*peer, "--model", str(inputs.model)], port) as url:

@@ -92,7 +92,7 @@ def test_a_bad_key_anywhere_stops_every_stage_before_it_writes(tmp_path: Path) -
 
     runs = {
         stage: subprocess.Popen(
-            [BIN / "python", "-m", f"ml.{stage}"],
+            [BIN / "python", "-m", f"ml.pipeline.{stage}"],
             cwd=tmp_path,
             env=tool_env(tmp_path),
             stdout=subprocess.PIPE,

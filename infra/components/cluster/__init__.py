@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.helpers.charts import AUTOSCALER_CHART_REPO, NVIDIA_DEVICE_PLUGIN
 from infra.helpers.iam import (
     Irsa,
     attach_managed_policies,
@@ -28,23 +29,22 @@ from infra.helpers.iam import (
     service_trust,
     web_identity_trust,
 )
+from infra.helpers.labels import (
+    ACCELERATOR_LABEL,
+    DEVICE_PLUGIN_LABEL,
+    GPU_RESOURCE,
+    NODE_POOL_LABEL,
+    WORKLOAD_LABEL,
+)
 from infra.helpers.providers import AwsAccount, kubeconfig, kubernetes_provider
 from infra.helpers.tags import launch_template_tag_specifications, tag_autoscaling_group
 from infra.settings import (
-    ACCELERATOR_LABEL,
-    NODE_POOL_LABEL,
-    WORKLOAD_LABEL,
     ClusterSettings,
     GpuPool,
     Naming,
     NodePool,
 )
 
-# Node labels every pool carries (besides the cost labels: NODE_POOL_LABEL, WORKLOAD_LABEL,
-# ACCELERATOR_LABEL from infra/settings/__init__.py), and the GPU pools' extras.
-# AL2023 NVIDIA nodes need the device plugin DaemonSet; Bottlerocket's NVIDIA AMIs ship it built in.
-DEVICE_PLUGIN_LABEL = "nvidia-device-plugin"
-GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = aws.eks.NodeGroupTaintArgs(key=GPU_RESOURCE, value="true", effect="NO_SCHEDULE")
 
 # Tags the cluster autoscaler reads to build a node from an empty (size 0) group.
@@ -52,9 +52,6 @@ AUTOSCALER_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 AUTOSCALER_OWNER_TAG = "k8s.io/cluster-autoscaler/{cluster}"
 AUTOSCALER_ENABLED_TAG = "k8s.io/cluster-autoscaler/enabled"
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
-AUTOSCALER_CHART_REPO = "https://kubernetes.github.io/autoscaler"
-DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
-DEVICE_PLUGIN_CHART_VERSION = "0.17.1"
 SYSTEM_NAMESPACE = "kube-system"
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -625,9 +622,9 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
         self.release = k8s.helm.v3.Release(
             name,
             name=name,
-            chart="nvidia-device-plugin",
-            version=DEVICE_PLUGIN_CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_CHART_REPO),
+            chart=NVIDIA_DEVICE_PLUGIN.name,
+            version=NVIDIA_DEVICE_PLUGIN.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=NVIDIA_DEVICE_PLUGIN.repo),
             namespace=SYSTEM_NAMESPACE,
             values={
                 "affinity": {

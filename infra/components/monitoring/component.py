@@ -21,62 +21,22 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra.components.cluster import (
-    ACCELERATOR_LABEL,
-    GP3_STORAGE_CLASS,
-    GPU_RESOURCE,
-    NODE_POOL_LABEL,
-)
+from infra.components.cluster import GP3_STORAGE_CLASS
 from infra.components.monitoring.alert_rules import load_dashboards, render_rules
-from infra.components.serving import (
+from infra.helpers.charts import DCGM_EXPORTER, KUBE_PROMETHEUS_STACK, PUSHGATEWAY
+from infra.helpers.iam import Irsa, irsa_role
+from infra.helpers.labels import (
+    ACCELERATOR_LABEL,
     COMPONENT_LABEL,
+    GPU_RESOURCE,
     MODEL_VERSION_LABEL,
     NAME_LABEL,
+    NODE_POOL_LABEL,
     POD_HASH_LABEL,
 )
-from infra.helpers.iam import Irsa, irsa_role
 from infra.helpers.notifications import email_alert_topic, tls_only_topic_policy
 from infra.settings import MonitoringSettings, Naming
 from ml.core.identity import LabelValue, load_identity
-
-
-@dataclass(frozen=True)
-class Chart:
-    name: str
-    version: str
-    repo: str
-
-    def release(
-        self,
-        resource_name: str,
-        namespace: pulumi.Input[str],
-        values: pulumi.Input[dict[str, Any]],
-        opts: pulumi.ResourceOptions,
-        **extra: Any,
-    ) -> k8s.helm.v3.Release:
-        """This pinned chart, released under its own name (the Services' names and the `release`
-        label below follow it); a failed install rolls back."""
-        return k8s.helm.v3.Release(
-            resource_name,
-            name=self.name,
-            chart=self.name,
-            version=self.version,
-            repository_opts={"repo": self.repo},
-            namespace=namespace,
-            atomic=True,
-            values=values,
-            opts=opts,
-            **extra,
-        )
-
-
-PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
-# Pinned: every `pulumi up` installs the same versions; bump them deliberately.
-KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "81.4.5", PROMETHEUS_COMMUNITY)
-DCGM_EXPORTER = Chart(
-    "dcgm-exporter", "4.7.1", "https://nvidia.github.io/dcgm-exporter/helm-charts"
-)
-PUSHGATEWAY = Chart("prometheus-pushgateway", "3.2.0", PROMETHEUS_COMMUNITY)
 
 # The release names fix the charts' object names (the Services below) and the `release` label
 # kube-prometheus-stack's default selectors match. Everything that needs a URL asks the

@@ -26,17 +26,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from infra.components.cluster import GPU_RESOURCE
+from infra.helpers.charts import ARGO_ROLLOUTS
 from infra.helpers.iam import Irsa, Statement, irsa_role
+from infra.helpers.labels import (
+    COMPONENT_LABEL,
+    GPU_RESOURCE,
+    MODEL_NAME_LABEL,
+    MODEL_VERSION_LABEL,
+    NAME_LABEL,
+    POD_HASH_LABEL,
+)
 from infra.settings import Naming, ServingSettings
 from ml.core.artifacts import reference_key
 from ml.core.identity import LabelValue, load_identity
 from ml.serving.prediction_log import URL_ENV as PREDICTION_LOG_URL_ENV
 
-# Pinned so every `pulumi up` installs the same controller; Dependabot does not track Helm charts.
-ROLLOUTS_CHART = "argo-rollouts"
-ROLLOUTS_CHART_VERSION = "2.40.3"
-ROLLOUTS_REPO = "https://argoproj.github.io/argo-helm"
 ROLLOUTS_NAMESPACE = "argo-rollouts"
 
 # The component CI rolls out alone (`pulumi up --target <urn> --target-dependents`).
@@ -67,16 +71,9 @@ REQUESTS_METRIC = "bentoml_service_request_total"
 LATENCY_METRIC = "bentoml_service_request_duration_seconds_bucket"
 # Probes and scrapes are not user traffic: they would dilute the error ratio and the latency.
 _NOT_TRAFFIC = 'endpoint!~"/(livez|readyz|healthz|metrics)"'
-# Argo Rollouts labels each ReplicaSet's pods with this; the ServiceMonitor copies it onto every
-# series so the analysis can look at the canary's pods alone.
-POD_HASH_LABEL = "rollouts-pod-template-hash"
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
-NAME_LABEL = "app.kubernetes.io/name"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-MODEL_NAME_LABEL = "model-name"
-MODEL_VERSION_LABEL = "model-version"
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
 Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
@@ -458,9 +455,9 @@ class RolloutsController(pulumi.ComponentResource):
         super().__init__("mlops:serving:RolloutsController", name, None, opts)
         self.release = k8s.helm.v3.Release(
             name,
-            chart=ROLLOUTS_CHART,
-            version=ROLLOUTS_CHART_VERSION,
-            repository_opts={"repo": ROLLOUTS_REPO},
+            chart=ARGO_ROLLOUTS.name,
+            version=ARGO_ROLLOUTS.version,
+            repository_opts={"repo": ARGO_ROLLOUTS.repo},
             namespace=ROLLOUTS_NAMESPACE,
             create_namespace=True,
             atomic=True,
