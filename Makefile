@@ -67,10 +67,11 @@ tools: ## Install the system tools the tests need (promtool) when missing
 test-fast: setup ## The tests without the slow end-to-end ones
 	$(BIN)/pytest -m 'not slow'
 
-lint: setup lint-workflows ## ruff, pyright over infra/, actionlint and zizmor over .github/
+lint: setup lint-workflows ## ruff, pyright over infra/, the import contracts, actionlint and zizmor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
+	$(BIN)/lint-imports --no-cache
 
 docs: setup ## Regenerate the README's table of stack settings from the config model
 	$(PY) -m infra.tools.config_docs

@@ -258,6 +258,8 @@ class Registration:
     inputs: dict[str, Any]
     # The (mock) physical id; None for components.
     id: str | None = None
+    # URNs the resource had before a rename (its aliases, and those its parents' aliases imply).
+    aliases: tuple[str, ...] = ()
 
 
 class RecordingMonitor(MockMonitor):
@@ -266,6 +268,7 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: StackMocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self._aliases: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -276,6 +279,26 @@ class RecordingMonitor(MockMonitor):
             if parent_type != STACK_TYPE:
                 qualified = f"{parent_type}${type_}"
         return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{qualified}::{name}"
+
+    def previous_urns(self, request: Any, urn: str) -> tuple[str, ...]:
+        """The URNs an engine would match this resource's state by: each alias (a spec or a
+        URN), under the parent's URN or any of the parent's own previous URNs, as the engine
+        makes a child inherit its parent's aliases."""
+        parent = request.parent or ""
+        with self._lock:
+            parents = [parent, *self._aliases.get(parent, ())]
+        found = {urn_alias.urn for urn_alias in request.aliases if urn_alias.urn}
+        specs = [(None, request.type, request.name)]
+        for alias in request.aliases:
+            if alias.HasField("spec"):
+                spec = alias.spec
+                under = "" if spec.noParent else (spec.parentUrn or None)
+                specs.append((under, spec.type or request.type, spec.name or request.name))
+        for under, type_, name in specs:
+            for candidate in parents if under is None else [under]:
+                found.add(self.make_urn(candidate, type_, name))
+        found.discard(urn)
+        return tuple(sorted(found))
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
         response = super().RegisterResource(request)
@@ -290,7 +313,10 @@ class RecordingMonitor(MockMonitor):
             custom=bool(request.custom),
             inputs=dict(inputs or {}),
             id=response.id or None,
+            aliases=self.previous_urns(request, response.urn),
         )
         with self._lock:
             self.registrations.append(registration)
+            if registration.aliases:
+                self._aliases[registration.urn] = registration.aliases
         return response

@@ -7,12 +7,13 @@ Pulumi CLI hands them over (namespaced keys in PULUMI_CONFIG, objects as JSON te
 credentials or network are needed. `--format json` prints one object:
 
     {"project", "stack",
-     "resources": [{"urn", "type", "name", "parent", "provider", "id", "inputs"}],
+     "resources": [{"urn", "type", "name", "parent", "provider", "id", "inputs", "aliases"}],
      "counts": {type: n}, "outputs": {name: value}, "model": bento tag or null}
 
 sorted, so the same program and settings always print the same bytes. `id` is the mock's
 physical id (null for components): references between resources (a node group's subnets) can
-be followed by it.
+be followed by it. `aliases` lists the URNs a renamed resource had before, under which the engine
+still finds its state (a component's old type token, and what it implies for its children).
 
 CI sets the stack's `serving` image, model version and bento tag when it ships a model, never
 in the committed stack file. So that the plan shows the service too, a stack file without an
@@ -148,6 +149,7 @@ class Plan:
                     "provider": r.provider,
                     "id": r.id,
                     "inputs": _plain(r.inputs),
+                    "aliases": list(r.aliases),
                 }
                 for r in self.resources
             ],
