@@ -132,15 +132,15 @@ def effective_tags(
 
 
 def require_cost_tags(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """Every taggable AWS resource carries ml.core.identity's cost tags (provider defaults count)."""
+    """Every taggable AWS resource carries the identity's cost tags (provider defaults count)."""
     if not is_taggable(args.resource_type):
         return
     tags = effective_tags(args.props, args.provider)
     missing = [key for key in COST_TAG_KEYS if not tags.get(key)]
     if missing:
         report_violation(
-            f"missing cost tags {', '.join(missing)}: give the AWS provider "
-            "default_tags=infra.helpers.tags.cost_tags(...) instead of tagging resources one by one",
+            f"missing cost tags {', '.join(missing)}: give the AWS provider default_tags="
+            "infra.helpers.tags.cost_tags(...) instead of tagging resources one by one",
             None,
         )
 

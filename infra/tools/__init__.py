@@ -1,1 +1,1 @@
-"""Offline command lines: the plan under mocks, the cost estimate, state bootstrap, settings docs."""
+"""Offline command lines: the plan under mocks, cost estimate, state bootstrap, settings docs."""

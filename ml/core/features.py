@@ -1,7 +1,7 @@
 """The table's columns: the single list the pipeline, the service and drift detection share.
 
-A fork that plugs in its own data source changes these names (and ml/pipeline/ingest.py) and nothing else
-needs to learn them.
+A fork that plugs in its own data source changes these names (and ml/pipeline/ingest.py) and nothing
+else needs to learn them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The project's identity and its cost-allocation label keys, read by both ml/ and infra/.
 
-Every cloud resource (infra/helpers/tags.py), every Kubernetes workload and every bento carries the same
-keys, so spend is attributable per project, team, environment and model version.
+Every cloud resource (infra/helpers/tags.py), every Kubernetes workload and every bento carries the
+same keys, so spend is attributable per project, team, environment and model version.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def load_identity(params_file: Path = PARAMS_FILE) -> Identity:
 
 
 def budget_name(project: str, environment: str) -> str:
-    """A stack's monthly AWS Budget: infra/components/budget.py creates it, ml/release/budget_gate.py reads it."""
+    """A stack's monthly AWS Budget: infra/components/budget.py creates it,
+    ml/release/budget_gate.py reads it."""
     return f"{project}-{environment}"
 
 

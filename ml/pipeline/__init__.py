@@ -1,1 +1,2 @@
-"""The DVC pipeline: one module per stage (ingest, validate, prepare, train, evaluate, package), the schema and the model card."""
+"""The DVC pipeline: one module per stage (ingest, validate, prepare, train, evaluate, package), the
+schema and the model card."""

@@ -21,8 +21,8 @@ INTENDED_USE = (
 )
 LIMITATIONS = (
     "Trained on a few hundred samples from one institution; not validated for clinical use and "
-    "not a medical device. Inputs outside the training ranges (see ml/pipeline/schema.py) are scored "
-    "without warning: watch the drift report before trusting the answers."
+    "not a medical device. Inputs outside the training ranges (see ml/pipeline/schema.py) are "
+    "scored without warning: watch the drift report before trusting the answers."
 )
 
 

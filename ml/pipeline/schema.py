@@ -1,7 +1,7 @@
 """The table's contract: its CSV format and the schema the validate stage checks it against.
 
-A fork with its own data changes `COLUMN_RANGES` (and ml/core/features.py) here; the checks that come
-from params.yaml (row count, nulls, class balance) stay as they are.
+A fork with its own data changes `COLUMN_RANGES` (and ml/core/features.py) here; the checks that
+come from params.yaml (row count, nulls, class balance) stay as they are.
 """
 
 from __future__ import annotations

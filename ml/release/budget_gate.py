@@ -2,12 +2,11 @@
 
     python -m ml.release.budget_gate --stack prod [--override "reason"]
 
-Reads the stack's AWS Budget (ml.core.identity.budget_name, the name infra/components/budget.py gives it) and
-refuses the rollout, exit status 1, once the actual spend this period has reached the limit:
-more pods would only add to an overrun. `--override REASON` (`make rollout-check FORCE=1
-REASON=...`) lets it through and prints the reason to the log and the job summary, so the
-decision is on record.
-A budget that does not exist is an error (exit 2), never a pass.
+Reads the stack's AWS Budget (ml.core.identity.budget_name, the name infra/components/budget.py
+gives it) and refuses the rollout, exit status 1, once the actual spend this period has reached the
+limit: more pods would only add to an overrun. `--override REASON` (`make rollout-check FORCE=1
+REASON=...`) lets it through and prints the reason to the log and the job summary, so the decision
+is on record. A budget that does not exist is an error (exit 2), never a pass.
 """
 
 from __future__ import annotations

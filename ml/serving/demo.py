@@ -1,9 +1,9 @@
 """`make run`, after `dvc repro`: serve the packaged bento, query it, show what came back.
 
-Starts the bento reports/bento.json names with `bentoml serve` on a free 127.0.0.1 port, waits
-for /readyz, sends ml/serving/sample_request.json and one malformed body, prints both answers, the test
-metrics and the bento tag, and stops the service (also on an error or Ctrl-C). The answered rows
-go to the prediction log, data/predictions/ unless PREDICTION_LOG_URL says otherwise.
+Starts the bento reports/bento.json names with `bentoml serve` on a free 127.0.0.1 port, waits for
+/readyz, sends ml/serving/sample_request.json and one malformed body, prints both answers, the test
+metrics and the bento tag, and stops the service (also on an error or Ctrl-C). The answered rows go
+to the prediction log, data/predictions/ unless PREDICTION_LOG_URL says otherwise.
 
 A fresh clone whose pipeline outputs are up to date has no bento in its BentoML store yet (the
 store is not versioned): the demo then rebuilds it with the package stage, which gives the same

@@ -87,7 +87,7 @@ def write_inputs(root: Path, max_iter: int = 10, model_name: str = "model.joblib
 
 
 def run_package(inputs: Inputs, reports: Path, model: Path | None = None) -> dict[str, Any]:
-    """`python -m ml.pipeline.package` on the inputs, BentoML's store under inputs.root; bento.json."""
+    """`python -m ml.pipeline.package` on the inputs, BentoML's store under inputs.root."""
     command = [sys.executable, "-m", "ml.pipeline.package", "--model", str(model or inputs.model)]
     command += ["--metrics", str(inputs.metrics), "--dvc-lock", str(inputs.lock)]
     command += ["--reports", str(reports)]

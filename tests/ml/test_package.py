@@ -12,9 +12,9 @@ import yaml
 from ml.core.identity import COST_LABEL_KEYS, load_identity
 from ml.core.params import load_params
 from ml.core.paths import REPO_ROOT
-from ml.pipeline import package
+from ml.pipeline import bento_build, lineage
+from ml.pipeline.lineage import DataRecord, PackageError
 from ml.pipeline.model_card import CardFacts, render
-from ml.pipeline.package import DataRecord, PackageError
 from tests.ml.packaging import Inputs, bento_dir, md5, run_package, write_inputs
 
 K8S_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -33,7 +33,7 @@ def git(repo: Path, *args: str) -> str:
 def test_labels_are_kubernetes_labels_with_lineage_params_metrics_and_cost() -> None:
     params = load_params()
     data = DataRecord(params.ingest.output, "0" * 32, 10)
-    labels = package.lineage_labels(params, METRICS, "a" * 40, data, "f" * 32)
+    labels = lineage.lineage_labels(params, METRICS, "a" * 40, data, "f" * 32)
 
     assert all(K8S_LABEL.match(key) and K8S_LABEL.match(value) for key, value in labels.items())
     assert {key: labels[key] for key in COST_LABEL_KEYS} == load_identity().cost_labels()
@@ -60,12 +60,12 @@ def test_labels_are_kubernetes_labels_with_lineage_params_metrics_and_cost() -> 
     ],
 )
 def test_label_values(value: object, label: str) -> None:
-    assert package.label_value("key", value) == label
+    assert lineage.label_value("key", value) == label
 
 
 def test_a_value_that_cannot_be_a_label_names_its_key() -> None:
     with pytest.raises(PackageError, match=r"params\.train\.offset: -1"):
-        package.label_value("params.train.offset", -1)
+        lineage.label_value("params.train.offset", -1)
 
 
 # --- lineage --------------------------------------------------------------------------------
@@ -73,31 +73,31 @@ def test_a_value_that_cannot_be_a_label_names_its_key() -> None:
 
 def test_data_record_comes_from_the_stage_that_writes_the_table(tmp_path: Path) -> None:
     inputs = write_inputs(tmp_path)
-    lock = package.read_lock(inputs.lock)
-    record = package.data_record(lock, load_params().ingest.output)
+    lock = lineage.read_lock(inputs.lock)
+    record = lineage.data_record(lock, load_params().ingest.output)
     assert record.md5 == inputs.data_md5
-    assert package.pipeline_outputs(lock) == sorted(
+    assert lineage.pipeline_outputs(lock) == sorted(
         [load_params().ingest.output, "models/model.joblib"]
     )
     with pytest.raises(PackageError, match=r"no md5 for data/other\.csv"):
-        package.data_record(lock, "data/other.csv")
+        lineage.data_record(lock, "data/other.csv")
 
 
 def test_missing_or_broken_inputs_say_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(PackageError, match=r"dvc\.lock not found: run `dvc repro`"):
-        package.read_lock(tmp_path / "dvc.lock")
+        lineage.read_lock(tmp_path / "dvc.lock")
     (tmp_path / "metrics.json").write_text('{"accuracy": "high"}')
     with pytest.raises(PackageError, match="metric name -> number"):
-        package.read_metrics(tmp_path / "metrics.json")
+        lineage.read_metrics(tmp_path / "metrics.json")
     with pytest.raises(PackageError, match=r"model\.joblib not found"):
-        package.file_md5(tmp_path / "model.joblib")
+        lineage.file_md5(tmp_path / "model.joblib")
 
 
 def test_git_commit_is_uncommitted_unless_the_tree_matches_a_commit(tmp_path: Path) -> None:
     outputs = ["models/model.joblib"]
     git(tmp_path, "init", "-q")
     (tmp_path / "params.yaml").write_text("a: 1\n")
-    assert package.git_commit(tmp_path, outputs) == package.UNCOMMITTED  # no commit yet
+    assert lineage.git_commit(tmp_path, outputs) == lineage.UNCOMMITTED  # no commit yet
 
     (tmp_path / "dvc.lock").write_text("stages: {}\n")
     (tmp_path / "models").mkdir()
@@ -105,27 +105,27 @@ def test_git_commit_is_uncommitted_unless_the_tree_matches_a_commit(tmp_path: Pa
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "first")
     head = git(tmp_path, "rev-parse", "HEAD").strip()
-    assert package.git_commit(tmp_path, outputs) == head
+    assert lineage.git_commit(tmp_path, outputs) == head
 
     # `dvc repro` rewrites its lock and outputs: still the commit's code and params.
     (tmp_path / "dvc.lock").write_text("stages: {train: {}}\n")
     (tmp_path / "models" / "model.joblib").write_text("v2")
-    assert package.git_commit(tmp_path, outputs) == head
+    assert lineage.git_commit(tmp_path, outputs) == head
 
     # Committing only the build's outputs keeps naming the sources' commit, so the next build
     # (a fresh clone's) labels the bento the same way and its tag does not change.
     git(tmp_path, "commit", "-q", "-am", "outputs")
-    assert package.git_commit(tmp_path, outputs) == head
+    assert lineage.git_commit(tmp_path, outputs) == head
 
     (tmp_path / "params.yaml").write_text("a: 2\n")
-    assert package.git_commit(tmp_path, outputs) == package.UNCOMMITTED
+    assert lineage.git_commit(tmp_path, outputs) == lineage.UNCOMMITTED
     git(tmp_path, "checkout", "-q", "params.yaml")
     (tmp_path / "new_module.py").write_text("")
-    assert package.git_commit(tmp_path, outputs) == package.UNCOMMITTED
+    assert lineage.git_commit(tmp_path, outputs) == lineage.UNCOMMITTED
 
 
 def test_the_bento_holds_the_modules_the_service_imports() -> None:
-    sources = package.bento_sources()
+    sources = bento_build.bento_sources()
     assert {
         "ml/serving/service.py",
         "ml/core/params.py",
@@ -139,7 +139,7 @@ def test_the_bento_holds_the_modules_the_service_imports() -> None:
         "ml/monitoring/report.py",
         "ml/serving/prediction_log.py",
     } <= set(sources)
-    assert "pandas" in package.PACKAGES
+    assert "pandas" in bento_build.PACKAGES
     assert "ml/pipeline/package.py" not in sources
     assert all((REPO_ROOT / source).is_file() for source in sources)
 
@@ -198,8 +198,8 @@ def test_package_builds_a_bento_with_lineage_and_cost_labels(packaged: tuple) ->
     labels = bento["labels"]
     assert labels == record["labels"]
     assert {key: labels[key] for key in COST_LABEL_KEYS} == load_identity().cost_labels()
-    lock = package.read_lock(inputs.lock)
-    assert labels["git-commit"] == package.git_commit(REPO_ROOT, package.pipeline_outputs(lock))
+    lock = lineage.read_lock(inputs.lock)
+    assert labels["git-commit"] == lineage.git_commit(REPO_ROOT, lineage.pipeline_outputs(lock))
     assert labels["data-md5"] == inputs.data_md5
     assert labels["model-md5"] == md5(inputs.model)
     assert labels["metrics.accuracy"] == str(yaml.safe_load(inputs.metrics.read_text())["accuracy"])
@@ -215,11 +215,11 @@ def test_the_bento_is_self_contained_and_pinned(packaged: tuple) -> None:
     inputs, _, record = packaged
     root = bento_dir(inputs, record["bento"])
     assert {path.relative_to(root / "src").as_posix() for path in (root / "src").rglob("*.py")} == {
-        path for path in package.bento_sources() if path.endswith(".py")
+        path for path in bento_build.bento_sources() if path.endswith(".py")
     }
     assert (root / "src" / "params.yaml").read_text() == (REPO_ROOT / "params.yaml").read_text()
     requirements = (root / "env" / "python" / "requirements.txt").read_text().split()
-    assert set(package.pinned_packages()) <= set(requirements)
+    assert set(bento_build.pinned_packages()) <= set(requirements)
     assert any(line.startswith("bentoml==") for line in requirements)
     envs = {
         env["name"]: env["value"]
@@ -251,11 +251,13 @@ def test_the_package_stage_depends_on_every_bento_source() -> None:
     stage = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"][
         "package"
     ]
-    assert set(package.BUNDLED_PACKAGES) <= set(stage["deps"])
-    assert {"ml/__init__.py", "ml/pipeline/package.py", "ml/pipeline/model_card.py"} <= set(
+    assert set(bento_build.BUNDLED_PACKAGES) <= set(stage["deps"])
+    stage_modules = {"package", "lineage", "bento_build", "model_card"}
+    assert {"ml/__init__.py", *(f"ml/pipeline/{name}.py" for name in stage_modules)} <= set(
         stage["deps"]
     )
-    modules = {path for path in package.bento_sources() if path.endswith(".py")}
+    modules = {path for path in bento_build.bento_sources() if path.endswith(".py")}
     assert all(
-        path == "ml/__init__.py" or path.startswith(package.BUNDLED_PACKAGES) for path in modules
+        path == "ml/__init__.py" or path.startswith(bento_build.BUNDLED_PACKAGES)
+        for path in modules
     )
