@@ -19,78 +19,35 @@ cannot produce them (no metrics yet, no plan module) are reported, never fatal.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import shutil
-import subprocess
-import tarfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from ml.ci import BIN, aws_credentials, capture, clean_env, tool
-from ml.ci.stack import preview_command, set_deployed_config
-from ml.core.artifacts import ShipError, run_url, write_summary
+from ml.ci import capture, tool
+from ml.ci.infra_report import infra_sections, preview_section
+from ml.ci.markdown import Report, code, cut
+from ml.core.artifacts import run_url, write_summary
 from ml.core.paths import REPO_ROOT
 
 COMMENT_FILE = "comment.md"
 PLOTS_DIR = "plots"
-# GitHub refuses comments over 65,536 characters; each block is cut well below that.
-BLOCK_LIMIT = 12_000
-MAX_ROWS = 40
 DEFAULT_STACKS = ("dev", "prod")
-PLAN_MODULE = Path("infra") / "plan.py"
-
-
-@dataclass
-class Report:
-    sections: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def add(self, title: str | None, body: str) -> None:
-        heading = f"### {title}\n\n" if title else ""
-        self.sections.append(f"{heading}{body.strip()}\n")
-
-    def markdown(self, title: str, base: str, note: str = "") -> str:
-        head = f"## {title} (against `{base}`)\n\n" + (f"{note}\n\n" if note else "")
-        if self.failures:
-            head += "**Failed:** " + "; ".join(self.failures) + "\n\n"
-        return head + "\n".join(self.sections)
-
-
-def _cut(text: str, limit: int = BLOCK_LIMIT) -> str:
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    return text[: limit // 2] + "\n\n[... cut ...]\n\n" + text[-limit // 2 :]
-
-
-def _code(text: str) -> str:
-    return f"```\n{_cut(text)}\n```"
-
-
-def _details(summary: str, body: str) -> str:
-    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
-
-
-# --- DVC -----------------------------------------------------------------------------------------
 
 
 def dvc_section(report: Report, title: str, args: Sequence[str], root: Path) -> None:
     result = capture([tool("dvc"), *args], cwd=root)
     if result.returncode:
-        report.add(title, "Could not compare:\n\n" + _code(result.stderr or result.stdout))
+        report.add(title, "Could not compare:\n\n" + code(result.stderr or result.stdout))
     else:
-        report.add(title, _cut(result.stdout) or "No change.")
+        report.add(title, cut(result.stdout) or "No change.")
 
 
 def plots_section(report: Report, base: str, out: Path, root: Path) -> None:
     target = out / PLOTS_DIR
     result = capture([tool("dvc"), "plots", "diff", base, "--out", str(target)], cwd=root)
     if result.returncode:
-        report.add("Plots", "Could not render:\n\n" + _code(result.stderr or result.stdout))
+        report.add("Plots", "Could not render:\n\n" + code(result.stderr or result.stdout))
         return
     url = run_url()
     if url:
@@ -98,132 +55,6 @@ def plots_section(report: Report, base: str, out: Path, root: Path) -> None:
     else:
         where = f"`{target / 'index.html'}`"
     report.add("Plots", f"`dvc plots diff {base}`: {where}.")
-
-
-# --- Offline plan and cost -----------------------------------------------------------------------
-
-
-def export_tree(ref: str, dest: Path, root: Path) -> None:
-    """The files of `ref` in `dest` (git archive: reads the repository, changes nothing)."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref], cwd=root, capture_output=True, check=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
-
-
-def run_plan(stack: str, source: Path, out_file: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m infra.tools.plan` of the tree at `source`, JSON into `out_file`."""
-    result = capture(
-        [str(BIN / "python"), "-m", "infra.tools.plan", "--stack", stack, "--format", "json"],
-        cwd=source,
-        env=clean_env(PYTHONPATH=str(source)),
-    )
-    if result.returncode == 0:
-        out_file.write_text(result.stdout, encoding="utf-8")
-    return result
-
-
-def plan_diff(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(change, type, name) of every resource added, removed or with different inputs."""
-    before = {r["urn"]: r for r in base.get("resources", [])}
-    after = {r["urn"]: r for r in head.get("resources", [])}
-    rows = [("added", after[u]["type"], after[u]["name"]) for u in sorted(after.keys() - before)]
-    rows += [
-        ("removed", before[u]["type"], before[u]["name"]) for u in sorted(before.keys() - after)
-    ]
-    for urn in sorted(before.keys() & after.keys()):
-        old, new = before[urn].get("inputs", {}), after[urn].get("inputs", {})
-        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        if changed:
-            name = f"{after[urn]['name']} ({', '.join(changed[:6])})"
-            rows.append(("changed", after[urn]["type"], name))
-    return rows
-
-
-def plan_table(rows: list[tuple[str, str, str]]) -> str:
-    if not rows:
-        return "No resource changes."
-    lines = ["| change | type | resource |", "| --- | --- | --- |"]
-    lines += [f"| {c} | `{t}` | {n} |" for c, t, n in rows[:MAX_ROWS]]
-    if len(rows) > MAX_ROWS:
-        lines.append(f"| ... | {len(rows) - MAX_ROWS} more | |")
-    return "\n".join(lines)
-
-
-def cost_section(report: Report, stack: str, head: Path, base: Path | None, root: Path) -> None:
-    compare = ["--base", str(base)] if base else []
-    cmd = [str(BIN / "python"), "-m", "infra.tools.cost", "--stack", stack, "--plan", str(head)]
-    result = capture([*cmd, *compare, "--format", "markdown"], cwd=root, env=clean_env())
-    if result.returncode:
-        report.add(f"Monthly cost: {stack}", _code(result.stderr))
-    else:
-        report.add(None, _cut(result.stdout))  # infra.tools.cost's markdown has its own heading
-
-
-def stack_sections(
-    report: Report, base: str, stack: str, base_tree: Path, out: Path, root: Path
-) -> None:
-    head_file, base_file = out / f"plan-{stack}.json", out / f"plan-{stack}-base.json"
-    head = run_plan(stack, root, head_file)
-    if head.returncode:
-        report.failures.append(f"offline plan of {stack}")
-        report.add(f"Plan: {stack}", "The plan fails on this branch:\n\n" + _code(head.stderr))
-        return
-    # Without the module at the base, Python would import this branch's instead.
-    old = run_plan(stack, base_tree, base_file) if (base_tree / PLAN_MODULE).is_file() else None
-    if old is None or old.returncode:
-        why = _details("base output", _code(old.stderr)) if old else ""
-        report.add(
-            f"Plan: {stack}",
-            f"No plan of `{base}` to compare with (a new stack, or no plan module there).\n\n{why}",
-        )
-        cost_section(report, stack, head_file, None, root)
-        return
-    rows = plan_diff(json.loads(base_file.read_text()), json.loads(head_file.read_text()))
-    report.add(f"Plan: {stack}", plan_table(rows))
-    cost_section(report, stack, head_file, base_file, root)
-
-
-def infra_sections(report: Report, base: str, stacks: Sequence[str], out: Path, root: Path) -> None:
-    base_tree = out / "base-tree"
-    shutil.rmtree(base_tree, ignore_errors=True)
-    base_tree.mkdir(parents=True)
-    try:
-        export_tree(base, base_tree, root)
-        for stack in stacks:
-            stack_sections(report, base, stack, base_tree, out, root)
-    except subprocess.CalledProcessError as error:
-        report.add("Infrastructure", f"Cannot read `{base}`: {error.stderr.decode().strip()}")
-    finally:
-        shutil.rmtree(base_tree, ignore_errors=True)
-
-
-def preview_section(report: Report, stack: str, root: Path) -> None:
-    if not aws_credentials():
-        report.add(
-            f"Preview: {stack}",
-            "Skipped: no AWS credentials (a fork's pull request, or the repository has no "
-            "AWS_PLAN_ROLE_ARN variable).",
-        )
-        return
-    if not shutil.which("pulumi"):
-        report.add(f"Preview: {stack}", "Skipped: the Pulumi CLI is not installed here.")
-        return
-    try:
-        set_deployed_config(stack)
-    except ShipError as error:
-        report.failures.append(f"pulumi preview of {stack}")
-        report.add(f"Preview: {stack}", f"Could not keep the deployed model: {error}")
-        return
-    result = capture(preview_command(stack), cwd=root)
-    output = result.stdout + result.stderr
-    if result.returncode:
-        report.failures.append(f"pulumi preview of {stack}")
-    report.add(f"Preview: {stack}", _details("pulumi preview", _code(output)))
-
-
-# --- The report ----------------------------------------------------------------------------------
 
 
 def trigger_note() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.ci import pr_report
+from ml.ci import infra_report, markdown, pr_report
 
 
 def _resource(urn: str, **inputs: object) -> dict[str, object]:
@@ -29,20 +29,43 @@ def test_plan_diff_lists_added_removed_and_changed_inputs() -> None:
             _resource("urn:s::p::aws:kms/key:Key::new", rotate=True),
         ]
     }
-    assert pr_report.plan_diff(base, head) == [
+    assert infra_report.plan_diff(base, head) == [
         ("added", "aws:kms/key:Key", "new"),
         ("removed", "aws:iam/role:Role", "old"),
         ("changed", "aws:ecr/repository:Repository", "bentos (scan, tags)"),
     ]
-    assert pr_report.plan_diff(head, head) == []
+    assert infra_report.plan_diff(head, head) == []
+
+
+def test_a_renamed_resource_that_aliases_its_old_urn_is_not_a_replacement() -> None:
+    old_urn = "urn:s::p::mlops:infra:Storage$aws:s3/bucket:Bucket::logs"
+    base = {"resources": [_resource(old_urn, acl="private")]}
+    renamed = _resource("urn:s::p::mlops:storage:Storage$aws:s3/bucket:Bucket::logs", acl="private")
+    head = {"resources": [{**renamed, "aliases": [old_urn]}]}
+    assert infra_report.plan_diff(base, head) == []
+    # Without the alias it would be a removal and an addition.
+    assert [row[0] for row in infra_report.plan_diff(base, {"resources": [renamed]})] == [
+        "added",
+        "removed",
+    ]
+
+
+def test_the_plan_module_of_either_layout_is_found(tmp_path: Path) -> None:
+    assert infra_report.plan_module(tmp_path) is None
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "plan.py").write_text("")
+    assert infra_report.plan_module(tmp_path) == "infra.plan"
+    (tmp_path / "infra" / "tools").mkdir()
+    (tmp_path / "infra" / "tools" / "plan.py").write_text("")
+    assert infra_report.plan_module(tmp_path) == "infra.tools.plan"
 
 
 def test_plan_table_caps_its_rows() -> None:
-    rows = [("added", "t", f"r{i}") for i in range(pr_report.MAX_ROWS + 5)]
-    table = pr_report.plan_table(rows)
-    assert table.count("| added |") == pr_report.MAX_ROWS
+    rows = [("added", "t", f"r{i}") for i in range(markdown.MAX_ROWS + 5)]
+    table = infra_report.plan_table(rows)
+    assert table.count("| added |") == markdown.MAX_ROWS
     assert "| ... | 5 more | |" in table
-    assert pr_report.plan_table([]) == "No resource changes."
+    assert infra_report.plan_table([]) == "No resource changes."
 
 
 def test_a_drift_dispatch_explains_the_retraining(
@@ -65,13 +88,13 @@ def test_a_drift_dispatch_explains_the_retraining(
 
 def test_long_output_is_cut_in_the_middle() -> None:
     text = "a" * 20_000 + "z"
-    cut = pr_report._cut(text, limit=100)
+    cut = markdown.cut(text, limit=100)
     assert len(cut) < 200
     assert cut.startswith("a") and cut.endswith("z") and "[... cut ...]" in cut
 
 
 def test_failures_head_the_report() -> None:
-    report = pr_report.Report()
+    report = markdown.Report()
     report.add("Plan: dev", "x")
     report.failures.append("offline plan of dev")
     text = report.markdown("Pull request report", "origin/main")
