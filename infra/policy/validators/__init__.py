@@ -1,0 +1,27 @@
+"""The checks behind the policy pack, as plain functions of CrossGuard's validation arguments.
+
+Each takes the `args` CrossGuard passes (`ResourceValidationArgs` or `StackValidationArgs`) and
+its `report_violation` callback, so tests call them directly with constructed arguments.
+Properties arrive as read-only mappings (CrossGuard's proxies), never as dicts: only the
+`Mapping`/`Sequence` interfaces are used here.
+"""
+
+from infra.policy.validators.buckets import encrypted_private_buckets
+from infra.policy.validators.cost_tags import effective_tags, is_taggable, require_cost_tags
+from infra.policy.validators.gpu_pools import gpu_pools_scale_to_zero
+from infra.policy.validators.iam import no_admin_wildcards, wildcard_statements
+from infra.policy.validators.registry import scanned_immutable_repositories
+from infra.policy.validators.resource_types import ECR_REPOSITORY_TYPE, NODE_GROUP_TYPE
+
+__all__ = [
+    "ECR_REPOSITORY_TYPE",
+    "NODE_GROUP_TYPE",
+    "effective_tags",
+    "encrypted_private_buckets",
+    "gpu_pools_scale_to_zero",
+    "is_taggable",
+    "no_admin_wildcards",
+    "require_cost_tags",
+    "scanned_immutable_repositories",
+    "wildcard_statements",
+]
