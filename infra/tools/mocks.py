@@ -288,7 +288,7 @@ class RecordingMonitor(MockMonitor):
         with self._lock:
             parents = [parent, *self._aliases.get(parent, ())]
         found = {urn_alias.urn for urn_alias in request.aliases if urn_alias.urn}
-        specs = [(None, request.type, request.name)]
+        specs: list[tuple[str | None, str, str]] = [(None, request.type, request.name)]
         for alias in request.aliases:
             if alias.HasField("spec"):
                 spec = alias.spec

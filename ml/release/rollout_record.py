@@ -5,10 +5,9 @@
 Writes one JSON record to `s3://<bucket>/rollouts/<stack>/<UTC timestamp>-<model version>.json`
 and the same facts as markdown to the job summary: the model version and bento tag, the image by
 digest, the commit, the data hash (dvc.lock's entry for the ingested table), the evaluation
-metrics, the cost labels, and the estimated hourly cost of the serving pods. The estimate prices
-each pod as its share of the node it lands on (the larger of its CPU and memory requests'
-fractions, or its GPUs' fraction on GPU nodes), at the price table's rate (infra/tools/cost/prices.yaml) for
-the pool's first instance type, times the replicas: at the HPA's floor and at its ceiling.
+metrics, the cost labels, and the estimated hourly cost of the serving pods, as
+`python -m infra.tools.cost pod --stack <stack> --format json` prints it (each pod's share of the
+node it lands on at the price table's rate, at the HPA's floor and at its ceiling).
 The newest record of a stack is what `make up` keeps deployed when it ships no new model.
 """
 
@@ -17,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.components.serving import ServingSettings
-from infra.helpers.labels import WORKLOAD_LABEL
-from infra.settings import ClusterSettings, NodePool
-from infra.tools.cost import PRICES_FILE, CostError, load_prices
-from infra.tools.plan import PlanError, stack_config
 from ml.core.artifacts import ShipError, artifacts_bucket, bento_report, run_url, write_summary
 from ml.core.identity import load_identity
 from ml.core.params import load_params
-from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPORTS_DIR
+from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPO_ROOT, REPORTS_DIR
 from ml.pipeline.package import PackageError, data_record, read_lock
 from ml.release.image import REPOSITORY_ENV, Repository, ecr_client, git_sha, pushed_digest
 
@@ -46,95 +40,30 @@ def record_key(stack: str, at: datetime, version: str) -> str:
     return f"{RECORDS_PREFIX}/{stack}/{at.strftime('%Y%m%dT%H%M%SZ')}-{version}.json"
 
 
-# --- What the pods cost -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeShape:
-    instance_type: str
-    vcpus: int
-    memory_mib: int
-    gpus: int
-    hourly_usd: float
-    capacity_type: str
-
-
-@dataclass(frozen=True)
-class PodCost:
-    """The serving pods' estimated hourly cost at the HPA's floor and ceiling."""
-
-    node: NodeShape
-    share_of_node: float
-    min_replicas: int
-    max_replicas: int
-    hourly_usd_min: float
-    hourly_usd_max: float
-
-
-def serving_pool(cluster: ClusterSettings, serving: ServingSettings) -> NodePool:
-    """The node pool the serving pods land on: a GPU pool when they ask for GPUs."""
-    if not serving.gpus:
-        return cluster.system_pool
-    workload = serving.gpu_node_selector.get(WORKLOAD_LABEL)
-    pools = [p for p in cluster.gpu_pools if workload in (None, p.workload_type)]
-    if not pools:
-        raise ShipError(f"serving asks for GPUs but the cluster has no {workload} GPU pool")
-    return pools[0]
-
-
-def node_shape(
-    pool: NodePool, region: str, ec2: Any = None, prices: Path = PRICES_FILE
-) -> NodeShape:
-    """The pool's first instance type: its size (EC2's DescribeInstanceTypes) and its price."""
-    instance_type = pool.instance_types[0]
-    ec2 = ec2 or boto3.client("ec2", region_name=region)
-    (info,) = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-    region_prices = load_prices(prices).region(region)
-    spot = pool.capacity_type == "SPOT"
-    table = region_prices.ec2_spot_hourly if spot else region_prices.ec2_on_demand_hourly
-    if instance_type not in table:
-        kind = "ec2_spot_hourly" if spot else "ec2_on_demand_hourly"
-        raise ShipError(f"no price for {instance_type} under regions.{region}.{kind} ({prices})")
-    return NodeShape(
-        instance_type=instance_type,
-        vcpus=int(info["VCpuInfo"]["DefaultVCpus"]),
-        memory_mib=int(info["MemoryInfo"]["SizeInMiB"]),
-        gpus=sum(int(g["Count"]) for g in info.get("GpuInfo", {}).get("Gpus", [])),
-        hourly_usd=table[instance_type],
-        capacity_type=pool.capacity_type,
-    )
-
-
-def pod_cost(serving: ServingSettings, node: NodeShape) -> PodCost:
-    if serving.gpus:
-        if not node.gpus:
-            raise ShipError(f"{node.instance_type} has no GPU for pods asking for {serving.gpus}")
-        share = serving.gpus / node.gpus
-    else:
-        share = max(
-            serving.cpu_millicores / 1000 / node.vcpus, serving.memory_mib / node.memory_mib
+def estimated_cost(stack: str) -> dict[str, Any]:
+    """The serving pods' hourly cost, as the infra pod command prints it (stack file, EC2)."""
+    module = ["infra.tools.cost", "pod", "--stack", stack, "--format", "json"]
+    shown = f"`python -m {' '.join(module)}`"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", *module],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
-    share = min(share, 1.0)
-    return PodCost(
-        node=node,
-        share_of_node=round(share, 4),
-        min_replicas=serving.min_replicas,
-        max_replicas=serving.max_replicas,
-        hourly_usd_min=round(serving.min_replicas * share * node.hourly_usd, 4),
-        hourly_usd_max=round(serving.max_replicas * share * node.hourly_usd, 4),
-    )
-
-
-def stack_pod_cost(config: Mapping[str, Any], ec2: Any = None) -> PodCost:
-    """The estimate from a stack file's settings (its `cluster` and `serving` sections)."""
-    project = load_identity().project
-    region = str(config.get("aws:region", ""))
-    cluster = ClusterSettings.model_validate(config.get(f"{project}:cluster"))
-    serving = ServingSettings.model_validate(config.get(f"{project}:serving") or {})
-    return pod_cost(serving, node_shape(serving_pool(cluster, serving), region, ec2))
-
-
-# --- What was shipped ---------------------------------------------------------------------------
+    except subprocess.TimeoutExpired:
+        raise ShipError(f"{shown} did not finish within 300 s") from None
+    if result.returncode != 0:
+        raise ShipError(f"{shown} failed:\n{result.stderr.strip()}")
+    try:
+        cost = json.loads(result.stdout)
+    except json.JSONDecodeError as error:
+        raise ShipError(f"{shown} printed no JSON: {error}") from None
+    if not isinstance(cost, dict):
+        raise ShipError(f"{shown} printed no JSON object")
+    return cost
 
 
 def data_md5(lock_file: Path = DVC_LOCK) -> str:
@@ -165,7 +94,7 @@ def resolve_image(image: str | None) -> str:
 def build_record(
     stack: str,
     image: str,
-    cost: PodCost,
+    cost: Mapping[str, Any],
     at: datetime,
     reports: Path = REPORTS_DIR,
     lock_file: Path = DVC_LOCK,
@@ -184,7 +113,7 @@ def build_record(
         "data_md5": data_md5(lock_file),
         "metrics": json.loads((reports / METRICS_FILE.name).read_text(encoding="utf-8")),
         "cost_labels": load_identity().cost_labels(stack),
-        "estimated_cost": asdict(cost),
+        "estimated_cost": dict(cost),
         "run_url": run_url(),
         "actor": os.environ.get("GITHUB_ACTOR"),
     }
@@ -242,7 +171,7 @@ def latest_record(bucket: str, stack: str, s3: Any = None) -> dict[str, Any] | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--image", help="REF@sha256:... (default: this commit's image in ECR)")
     parser.add_argument("--bucket", help="artifacts bucket (default: $ARTIFACTS_BUCKET)")
@@ -252,11 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     at = datetime.now(UTC)
     try:
         bucket = artifacts_bucket(options.bucket)
-        cost = stack_pod_cost(stack_config(options.stack))
+        cost = estimated_cost(options.stack)
         image = resolve_image(options.image)
         record = build_record(options.stack, image, cost, at, options.reports, options.dvc_lock)
         uri = write_record(record, bucket, record_key(options.stack, at, record["model_version"]))
-    except (ShipError, PlanError, CostError, ClientError, BotoCoreError, ValueError) as error:
+    except (ShipError, ClientError, BotoCoreError, ValueError) as error:
         print(f"rollout-record: {error}", file=sys.stderr)
         return 2
     markdown = to_markdown(record) + f"\nRecord: `{uri}`\n"

@@ -17,6 +17,8 @@ from infra.settings import (
     SettingsError,
     StackSettings,
     gpu_count,
+    is_gpu_ami_type,
+    is_gpu_instance_type,
     state_bucket_name,
     validate_settings,
 )
@@ -60,7 +62,7 @@ def test_no_setting_has_a_silent_default() -> None:
         f"{model.__name__}.{name}"
         for model in _models(StackSettings)
         for name, field in model.model_fields.items()
-        if not field.is_required() and model.__module__ == "infra.settings"
+        if not field.is_required() and model.__module__.startswith("infra.settings.")
     ]
     assert defaults == []
 
@@ -71,7 +73,7 @@ def test_every_setting_says_what_it_does() -> None:
         f"{model.__name__}.{name}"
         for model in _models(StackSettings)
         for name, field in model.model_fields.items()
-        if model.__module__ == "infra.settings" and not (field.description or "").strip()
+        if model.__module__.startswith("infra.settings.") and not (field.description or "").strip()
     ]
     assert missing == []
     assert {m.__name__ for m in _models(StackSettings)} >= {
@@ -104,6 +106,11 @@ def test_gpu_table() -> None:
     assert gpu_count("p4d.24xlarge") == 8
     assert gpu_count("g4ad.xlarge") is None  # AMD
     assert gpu_count("m5.large") is None
+    # Any size of a known NVIDIA family is a GPU type, even one the count table lacks.
+    assert is_gpu_instance_type("g5.xlarge") and is_gpu_instance_type("p5.96xlarge")
+    assert not is_gpu_instance_type("g4ad.xlarge") and not is_gpu_instance_type("m5.large")
+    assert is_gpu_ami_type("AL2023_x86_64_NVIDIA") and is_gpu_ami_type("AL2_x86_64_GPU")
+    assert not is_gpu_ami_type("AL2023_ARM_64_STANDARD")
 
 
 def test_names_fit_aws_limits_for_both_stacks() -> None:
@@ -136,7 +143,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
-INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     (
         "gpu pool with a CPU type",
         _set("cluster.gpuPools.0.instanceTypes", ["m5.large"]),
@@ -332,7 +339,7 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize(("case", "mutate", "expected"), INVALID, ids=[c[0] for c in INVALID])
 def test_invalid_settings_fail_naming_the_key(
-    case: str, mutate: Callable[[dict[str, Any]], None], expected: str
+    case: str, mutate: Callable[[dict[str, Any]], object], expected: str
 ) -> None:
     config = copy.deepcopy(stack_config("dev"))
     mutate(config)

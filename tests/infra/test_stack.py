@@ -48,7 +48,7 @@ def test_plan_has_the_documented_shape(plan: dict[str, Any]) -> None:
     assert set(plan) == {"project", "stack", "resources", "counts", "outputs", "model"}
     assert plan["project"] == PROJECT
     for resource in plan["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "provider", "id", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "provider", "id", "inputs", "aliases"}
         assert (resource["id"] is None) == resource["type"].startswith(("mlops:", "pulumi:pulumi"))
     assert sum(plan["counts"].values()) == len(plan["resources"])
     urns = [r["urn"] for r in plan["resources"]]

@@ -1,4 +1,8 @@
-"""Rollout records against moto (S3, EC2's instance types, ECR) and the real dev stack file."""
+"""Rollout records against moto (S3, EC2's instance types, ECR) and the real dev stack file.
+
+The pods' cost comes from `python -m infra.tools.cost pod`, run for real (its own tests are in
+tests/infra/test_cost.py); these tests read the stack file and the price table as plain YAML.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +10,33 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 import yaml
 
-from infra.components.serving import ServingSettings
-from infra.settings import ClusterSettings, NodePool
-from infra.tools.cost import PRICES_FILE, load_prices
-from infra.tools.plan import stack_config
 from ml.core.artifacts import ShipError
 from ml.core.identity import load_identity
 from ml.core.params import load_params
+from ml.core.paths import REPO_ROOT
 from ml.release import rollout_record
 from tests.ml.test_image import MANIFEST
 
 IDENTITY = load_identity()
 DIGEST = "sha256:" + "c" * 64
 IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{IDENTITY.project}-dev/bentos@{DIGEST}"
-DEV = stack_config("dev")
-CLUSTER = ClusterSettings.model_validate(DEV[f"{IDENTITY.project}:cluster"])
+DEV = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))["config"]
+SYSTEM_POOL = DEV[f"{IDENTITY.project}:cluster"]["systemPool"]
 SERVING = DEV[f"{IDENTITY.project}:serving"]
+PRICES = yaml.safe_load((REPO_ROOT / "infra/tools/cost/prices.yaml").read_text(encoding="utf-8"))
 
 
-def serving_settings(**changes: object) -> ServingSettings:
-    """The dev stack file's serving section with some settings changed."""
-    return ServingSettings.model_validate({**SERVING, **changes})
-
-
-def _price(pool: NodePool) -> float:
+def _price(pool: dict[str, Any]) -> float:
     """The price table's hourly rate for the pool's first instance type and capacity type."""
-    prices = load_prices(PRICES_FILE).region(DEV["aws:region"])
-    table = prices.ec2_spot_hourly if pool.capacity_type == "SPOT" else prices.ec2_on_demand_hourly
-    return table[pool.instance_types[0]]
+    prices = PRICES["regions"][DEV["aws:region"]]
+    spot = pool["capacityType"] == "SPOT"
+    return prices["ec2_spot_hourly" if spot else "ec2_on_demand_hourly"][pool["instanceTypes"][0]]
 
 
 @pytest.fixture
@@ -70,41 +68,28 @@ def reports(tmp_path: Path) -> tuple[Path, Path]:
     return folder, lock
 
 
-def test_cpu_pods_cost_their_share_of_a_system_node(aws_env: str) -> None:
-    cost = rollout_record.stack_pod_cost(DEV)
-    node, pool = cost.node, CLUSTER.system_pool
+def test_the_estimate_is_infras_pod_cost_command(aws_env: str) -> None:
+    cost = rollout_record.estimated_cost("dev")
+    node = cost["node"]
     # The dev stack's system pool starts with t3a.medium: 2 vCPU and 4 GiB.
-    assert (node.instance_type, node.vcpus, node.memory_mib) == ("t3a.medium", 2, 4096)
-    assert node.capacity_type == pool.capacity_type
-    assert node.hourly_usd == _price(pool)
+    assert (node["instance_type"], node["vcpus"], node["memory_mib"]) == ("t3a.medium", 2, 4096)
+    assert (node["gpus"], node["capacity_type"]) == (0, SYSTEM_POOL["capacityType"])
+    assert node["hourly_usd"] == _price(SYSTEM_POOL)
     # The larger of the pod's CPU share of 2 vCPU and its memory share of 4 GiB.
     share = max(SERVING["cpuMillicores"] / 2000, SERVING["memoryMib"] / 4096)
-    assert cost.share_of_node == share
-    assert cost.hourly_usd_min == round(SERVING["minReplicas"] * share * _price(pool), 4)
-    assert cost.hourly_usd_max == round(SERVING["maxReplicas"] * share * _price(pool), 4)
+    assert cost == {
+        "node": node,
+        "share_of_node": share,
+        "min_replicas": SERVING["minReplicas"],
+        "max_replicas": SERVING["maxReplicas"],
+        "hourly_usd_min": round(SERVING["minReplicas"] * share * _price(SYSTEM_POOL), 4),
+        "hourly_usd_max": round(SERVING["maxReplicas"] * share * _price(SYSTEM_POOL), 4),
+    }
 
 
-def test_memory_decides_when_it_is_the_larger_share(aws_env: str) -> None:
-    serving = serving_settings(memoryMib=3072, memoryLimitMib=3072)
-    node = rollout_record.node_shape(CLUSTER.system_pool, DEV["aws:region"])
-    assert rollout_record.pod_cost(serving, node).share_of_node == 0.75
-
-
-def test_gpu_pods_cost_their_gpus_share_of_a_gpu_node(aws_env: str) -> None:
-    serving = serving_settings(gpus=1)
-    pool = rollout_record.serving_pool(CLUSTER, serving)
-    assert pool.name == "gpu-spot"
-    node = rollout_record.node_shape(pool, DEV["aws:region"])
-    assert (node.instance_type, node.gpus) == ("g5.xlarge", 1)
-    cost = rollout_record.pod_cost(serving, node)
-    assert cost.share_of_node == 1.0
-    assert cost.hourly_usd_min == round(SERVING["minReplicas"] * _price(pool), 4)
-
-
-def test_gpu_pods_without_a_gpu_pool_are_an_error() -> None:
-    cluster = CLUSTER.model_copy(update={"gpu_pools": []})
-    with pytest.raises(ShipError, match="no inference GPU pool"):
-        rollout_record.serving_pool(cluster, serving_settings(gpus=1))
+def test_a_failing_estimate_is_a_ship_error_with_its_stderr() -> None:
+    with pytest.raises(ShipError, match=r"(?s)infra.tools.cost pod --stack nope.*failed.*Pulumi"):
+        rollout_record.estimated_cost("nope")
 
 
 def test_record_goes_to_the_bucket_and_the_job_summary(
@@ -142,15 +127,14 @@ def test_record_goes_to_the_bucket_and_the_job_summary(
     assert record["metrics"] == {"accuracy": 0.965, "roc_auc": 0.994}
     assert record["cost_labels"] == IDENTITY.cost_labels("dev")
     share = max(SERVING["cpuMillicores"] / 2000, SERVING["memoryMib"] / 4096)
-    expected = SERVING["minReplicas"] * share * _price(CLUSTER.system_pool)
+    expected = SERVING["minReplicas"] * share * _price(SYSTEM_POOL)
     assert record["estimated_cost"]["hourly_usd_min"] == round(expected, 4)
     assert record["run_url"] == f"https://github.com/{IDENTITY.repository}/actions/runs/42"
     markdown = summary.read_text(encoding="utf-8")
     assert "### Rollout to dev" in markdown
     assert f"Record: `s3://{bucket}/{key}`" in markdown
-    assert (
-        f"of a {CLUSTER.system_pool.capacity_type.lower().replace('_', '-')} t3a.medium" in markdown
-    )
+    capacity = SYSTEM_POOL["capacityType"].lower().replace("_", "-")
+    assert f"of a {capacity} t3a.medium" in markdown
     assert "accuracy 0.9650" in capsys.readouterr().out
 
 

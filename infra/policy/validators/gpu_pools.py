@@ -11,7 +11,7 @@ from infra.policy.validators.properties import get as _get
 from infra.policy.validators.resource_types import (
     NODE_GROUP_TYPE,
 )
-from infra.tools.cost import is_gpu_pool
+from infra.settings import is_gpu_pool
 
 
 def gpu_pools_scale_to_zero(

@@ -1,0 +1,145 @@
+"""The serving pods' estimated hourly cost: `python -m infra.tools.cost pod --stack dev`.
+
+Each pod is priced as its share of the node it lands on (the larger of its CPU and memory
+requests' fractions, or its GPUs' fraction on GPU nodes) at the price table's rate for the pool's
+first instance type, times the replicas: at the HPA's floor and at its ceiling. The node's size
+comes from EC2's DescribeInstanceTypes (so the command needs AWS credentials). `--format json`
+prints the figures the rollout record keeps (`python -m ml.release.rollout_record`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.helpers.labels import WORKLOAD_LABEL
+from infra.settings import ClusterSettings, NodePool, ServingSettings
+from infra.tools.cost.errors import CostError
+from infra.tools.cost.prices import PRICES_FILE, load_prices
+from infra.tools.plan import PlanError, stack_config
+from ml.core.identity import load_identity
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    instance_type: str
+    vcpus: int
+    memory_mib: int
+    gpus: int
+    hourly_usd: float
+    capacity_type: str
+
+
+@dataclass(frozen=True)
+class PodCost:
+    """The serving pods' estimated hourly cost at the HPA's floor and ceiling."""
+
+    node: NodeShape
+    share_of_node: float
+    min_replicas: int
+    max_replicas: int
+    hourly_usd_min: float
+    hourly_usd_max: float
+
+
+def serving_pool(cluster: ClusterSettings, serving: ServingSettings) -> NodePool:
+    """The node pool the serving pods land on: a GPU pool when they ask for GPUs."""
+    if not serving.gpus:
+        return cluster.system_pool
+    workload = serving.gpu_node_selector.get(WORKLOAD_LABEL)
+    pools = [p for p in cluster.gpu_pools if workload in (None, p.workload_type)]
+    if not pools:
+        raise CostError(f"serving asks for GPUs but the cluster has no {workload} GPU pool")
+    return pools[0]
+
+
+def node_shape(
+    pool: NodePool, region: str, ec2: Any = None, prices: Path = PRICES_FILE
+) -> NodeShape:
+    """The pool's first instance type: its size (EC2's DescribeInstanceTypes) and its price."""
+    instance_type = pool.instance_types[0]
+    ec2 = ec2 or boto3.client("ec2", region_name=region)
+    (info,) = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    spot = pool.capacity_type == "SPOT"
+    hourly, key = load_prices(prices).region(region).instance_hourly(instance_type, spot)
+    if hourly is None:
+        raise CostError(f"no price for {instance_type} under regions.{region}.{key} ({prices})")
+    return NodeShape(
+        instance_type=instance_type,
+        vcpus=int(info["VCpuInfo"]["DefaultVCpus"]),
+        memory_mib=int(info["MemoryInfo"]["SizeInMiB"]),
+        gpus=sum(int(g["Count"]) for g in info.get("GpuInfo", {}).get("Gpus", [])),
+        hourly_usd=hourly,
+        capacity_type=pool.capacity_type,
+    )
+
+
+def pod_cost(serving: ServingSettings, node: NodeShape) -> PodCost:
+    if serving.gpus:
+        if not node.gpus:
+            raise CostError(f"{node.instance_type} has no GPU for pods asking for {serving.gpus}")
+        share = serving.gpus / node.gpus
+    else:
+        share = max(
+            serving.cpu_millicores / 1000 / node.vcpus, serving.memory_mib / node.memory_mib
+        )
+    share = min(share, 1.0)
+    return PodCost(
+        node=node,
+        share_of_node=round(share, 4),
+        min_replicas=serving.min_replicas,
+        max_replicas=serving.max_replicas,
+        hourly_usd_min=round(serving.min_replicas * share * node.hourly_usd, 4),
+        hourly_usd_max=round(serving.max_replicas * share * node.hourly_usd, 4),
+    )
+
+
+def stack_pod_cost(
+    config: Mapping[str, Any], ec2: Any = None, prices: Path = PRICES_FILE
+) -> PodCost:
+    """The estimate from a stack file's settings (its `cluster` and `serving` sections)."""
+    project = load_identity().project
+    region = str(config.get("aws:region", ""))
+    cluster = ClusterSettings.model_validate(config.get(f"{project}:cluster"))
+    serving = ServingSettings.model_validate(config.get(f"{project}:serving") or {})
+    return pod_cost(serving, node_shape(serving_pool(cluster, serving), region, ec2, prices))
+
+
+def to_text(cost: PodCost) -> str:
+    node = cost.node
+    return (
+        f"${cost.hourly_usd_min:.4f}/h at {cost.min_replicas} replicas, "
+        f"${cost.hourly_usd_max:.4f}/h at {cost.max_replicas} "
+        f"({cost.share_of_node:.0%} of a {node.capacity_type.lower().replace('_', '-')} "
+        f"{node.instance_type} at ${node.hourly_usd}/h each)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.tools.cost pod", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--stack", required=True, help="the stack whose serving pods to price")
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        default=PRICES_FILE,
+        help="the price table (default: infra/tools/cost/prices.yaml)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+    try:
+        cost = stack_pod_cost(stack_config(args.stack), prices=args.prices)
+    except (CostError, PlanError, ClientError, BotoCoreError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(cost), indent=2) if args.format == "json" else to_text(cost))
+    return 0
