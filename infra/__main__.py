@@ -11,11 +11,10 @@ from infra.components.budget import Budget, BudgetArgs
 from infra.components.ci_access import DEPLOY_GROUP, CiAccess, CiAccessArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.key import StackKey, StackKeyArgs
-from infra.components.monitoring.component import (
+from infra.components.monitoring.args import AlertSink, MonitoringArgs
+from infra.components.monitoring.component import Monitoring
+from infra.components.monitoring.names import (
     SERVICE_MONITOR_LABELS,
-    AlertSink,
-    Monitoring,
-    MonitoringArgs,
     prometheus_url,
     pushgateway_url,
 )
@@ -25,6 +24,7 @@ from infra.components.serving import (
     MODEL_SERVING_NAME,
     ModelServing,
     RolloutsController,
+    RolloutsControllerArgs,
     ServingArgs,
     ServingPlatform,
     ServingPlatformArgs,
@@ -89,12 +89,13 @@ monitoring = Monitoring(
         settings=settings.monitoring,
         environment=environment,
         model_name=model_name,
+        alert_sink=AlertSink(
+            naming=naming, region=settings.region, irsa=cluster.irsa, key_arn=key.arn
+        ),
         model_namespace=settings.serving.namespace,
         system_node_selector={NODE_POOL_LABEL: settings.cluster.system_pool.name},
     ),
-    AlertSink(naming=naming, region=settings.region, irsa=cluster.irsa, key_arn=key.arn),
-    opts=in_cluster,
-    after=cluster.ready,
+    opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=cluster.ready)),
 )
 ci = CiAccess(
     "ci",
@@ -125,15 +126,14 @@ platform = ServingPlatform(
         deploy_namespaces=settings.ci.deploy_namespaces,
         deploy_group=DEPLOY_GROUP,
     ),
-    opts=in_cluster,
-    after=cluster.ready,
+    opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=cluster.ready)),
 )
 controller = RolloutsController(
     "argo-rollouts",
-    environment,
-    SERVICE_MONITOR_LABELS,
-    opts=pulumi.ResourceOptions(providers=[cluster.kubernetes]),
-    after=[*cluster.ready, monitoring.stack],
+    RolloutsControllerArgs(environment=environment, service_monitor_labels=SERVICE_MONITOR_LABELS),
+    opts=pulumi.ResourceOptions(
+        providers=[cluster.kubernetes], depends_on=[*cluster.ready, monitoring.stack]
+    ),
 )
 if settings.serving.shipped:
     serving = ModelServing(
@@ -147,10 +147,12 @@ if settings.serving.shipped:
             service_monitor_labels=SERVICE_MONITOR_LABELS,
             pushgateway_url=pushgateway_url(monitoring.namespace_name),
             settings=settings.serving,
+            access=platform.access,
         ),
-        platform.access,
-        opts=pulumi.ResourceOptions(providers=[cluster.kubernetes]),
-        after=[platform, controller, monitoring.stack, monitoring.pushgateway],
+        opts=pulumi.ResourceOptions(
+            providers=[cluster.kubernetes],
+            depends_on=[platform, controller, monitoring.stack, monitoring.pushgateway],
+        ),
     )
     pulumi.export("modelServiceUrl", serving.service_url)
     pulumi.export("modelVersion", settings.serving.model_version)

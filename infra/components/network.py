@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.helpers.options import renamed
 from infra.settings import Naming, NetworkSettings
 
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
@@ -23,6 +24,8 @@ def cluster_tag(cluster_name: str) -> str:
 
 @dataclass(frozen=True)
 class NetworkArgs:
+    """The stack's network settings and the names its resources take."""
+
     settings: NetworkSettings
     naming: Naming
 
@@ -33,23 +36,13 @@ class Network(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:infra:Network", name, None, opts)
-        settings, naming = args.settings, args.naming
+        # Stacks created before the tokens followed the module names keep their network.
+        super().__init__("mlops:network:Network", name, None, renamed(opts, "mlops:infra:Network"))
+        naming = args.naming
         child = pulumi.ResourceOptions(parent=self)
-        zones = aws.get_availability_zones_output(
-            state="available",
-            # Local and Wavelength zones can't host EKS subnets; keep to the region's own zones.
-            filters=[
-                aws.GetAvailabilityZonesFilterArgs(
-                    name="opt-in-status", values=["opt-in-not-required"]
-                )
-            ],
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        ).names
-
         self.vpc = aws.ec2.Vpc(
             name,
-            cidr_block=str(settings.vpc_cidr),
+            cidr_block=str(args.settings.vpc_cidr),
             # EKS needs DNS hostnames and resolution for its private endpoint and nodes.
             enable_dns_hostnames=True,
             enable_dns_support=True,
@@ -63,6 +56,44 @@ class Network(pulumi.ComponentResource):
         gateway = aws.ec2.InternetGateway(
             name, vpc_id=self.vpc.id, tags={"Name": naming.prefix}, opts=child
         )
+        self.public_subnets, self.nat_gateways = self._public_subnets(name, args, gateway)
+        self.private_subnets = [
+            self._private_subnet(name, args, index) for index in range(args.settings.az_count)
+        ]
+
+        self.vpc_id: pulumi.Output[str] = self.vpc.id
+        self.public_subnet_ids = [s.id for s in self.public_subnets]
+        self.private_subnet_ids = [s.id for s in self.private_subnets]
+        # Without NAT the private subnets have no way out, so nodes use the public ones.
+        nodes_public = args.settings.nat_mode == "none"
+        self.node_subnet_ids = self.public_subnet_ids if nodes_public else self.private_subnet_ids
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+            }
+        )
+
+    def _zones(self, count: int) -> list[pulumi.Output[str]]:
+        names = aws.get_availability_zones_output(
+            state="available",
+            # Local and Wavelength zones can't host EKS subnets; keep to the region's own zones.
+            filters=[
+                aws.GetAvailabilityZonesFilterArgs(
+                    name="opt-in-status", values=["opt-in-not-required"]
+                )
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        ).names
+        return [names.apply(lambda n, i=index: _zone(n, i, count)) for index in range(count)]
+
+    def _public_subnets(
+        self, name: str, args: NetworkArgs, gateway: aws.ec2.InternetGateway
+    ) -> tuple[list[aws.ec2.Subnet], list[aws.ec2.NatGateway]]:
+        """One public subnet per zone, routed to the internet, and the NAT gateways in them."""
+        settings, naming = args.settings, args.naming
+        child = pulumi.ResourceOptions(parent=self)
         public_routes = aws.ec2.RouteTable(
             f"{name}-public",
             vpc_id=self.vpc.id,
@@ -70,21 +101,21 @@ class Network(pulumi.ComponentResource):
             tags={"Name": f"{naming.prefix}-public"},
             opts=child,
         )
-        cluster = {cluster_tag(naming.cluster): "shared"}
-        nodes_public = settings.nat_mode == "none"
-        self.public_subnets: list[aws.ec2.Subnet] = []
-        self.private_subnets: list[aws.ec2.Subnet] = []
+        subnets: list[aws.ec2.Subnet] = []
         nat_gateways: list[aws.ec2.NatGateway] = []
-        for index in range(settings.az_count):
-            zone = zones.apply(lambda names, i=index: _zone(names, i, settings.az_count))
+        for index, zone in enumerate(self._zones(settings.az_count)):
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}",
                 vpc_id=self.vpc.id,
                 cidr_block=str(settings.public_subnet_cidrs[index]),
                 availability_zone=zone,
                 # Only when nodes run here (natMode none) do instances get public addresses.
-                map_public_ip_on_launch=nodes_public,
-                tags={"Name": f"{naming.prefix}-public-{index}", ELB_ROLE_TAG: "1", **cluster},
+                map_public_ip_on_launch=settings.nat_mode == "none",
+                tags={
+                    "Name": f"{naming.prefix}-public-{index}",
+                    ELB_ROLE_TAG: "1",
+                    cluster_tag(naming.cluster): "shared",
+                },
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
@@ -93,7 +124,7 @@ class Network(pulumi.ComponentResource):
                 route_table_id=public_routes.id,
                 opts=child,
             )
-            self.public_subnets.append(public)
+            subnets.append(public)
             if settings.nat_mode == "per_az" or (settings.nat_mode == "single" and index == 0):
                 address = aws.ec2.Eip(
                     f"{name}-nat-{index}",
@@ -110,55 +141,45 @@ class Network(pulumi.ComponentResource):
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
                     )
                 )
+        return subnets, nat_gateways
 
-        for index in range(settings.az_count):
-            private = aws.ec2.Subnet(
-                f"{name}-private-{index}",
-                vpc_id=self.vpc.id,
-                cidr_block=str(settings.private_subnet_cidrs[index]),
-                availability_zone=self.public_subnets[index].availability_zone,
-                tags={
-                    "Name": f"{naming.prefix}-private-{index}",
-                    INTERNAL_ELB_ROLE_TAG: "1",
-                    **cluster,
-                },
-                opts=child,
-            )
-            routes = []
-            if nat_gateways:
-                # per_az: each zone leaves through its own NAT; single: all through the first.
-                nat = nat_gateways[index] if settings.nat_mode == "per_az" else nat_gateways[0]
-                routes.append(
-                    aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
-                )
-            table = aws.ec2.RouteTable(
-                f"{name}-private-{index}",
-                vpc_id=self.vpc.id,
-                routes=routes,
-                tags={"Name": f"{naming.prefix}-private-{index}"},
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{index}",
-                subnet_id=private.id,
-                route_table_id=table.id,
-                opts=child,
-            )
-            self.private_subnets.append(private)
-
-        self.nat_gateways = nat_gateways
-        self.vpc_id: pulumi.Output[str] = self.vpc.id
-        self.public_subnet_ids = [s.id for s in self.public_subnets]
-        self.private_subnet_ids = [s.id for s in self.private_subnets]
-        # Without NAT the private subnets have no way out, so nodes use the public ones.
-        self.node_subnet_ids = self.public_subnet_ids if nodes_public else self.private_subnet_ids
-        self.register_outputs(
-            {
-                "vpcId": self.vpc_id,
-                "publicSubnetIds": self.public_subnet_ids,
-                "privateSubnetIds": self.private_subnet_ids,
-            }
+    def _private_subnet(self, name: str, args: NetworkArgs, index: int) -> aws.ec2.Subnet:
+        """The private subnet in the zone of public subnet `index`, leaving through NAT if any."""
+        settings, naming = args.settings, args.naming
+        child = pulumi.ResourceOptions(parent=self)
+        private = aws.ec2.Subnet(
+            f"{name}-private-{index}",
+            vpc_id=self.vpc.id,
+            cidr_block=str(settings.private_subnet_cidrs[index]),
+            availability_zone=self.public_subnets[index].availability_zone,
+            tags={
+                "Name": f"{naming.prefix}-private-{index}",
+                INTERNAL_ELB_ROLE_TAG: "1",
+                cluster_tag(naming.cluster): "shared",
+            },
+            opts=child,
         )
+        routes = []
+        if self.nat_gateways:
+            # per_az: each zone leaves through its own NAT; single: all through the first.
+            nat = self.nat_gateways[index if settings.nat_mode == "per_az" else 0]
+            routes.append(
+                aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
+            )
+        table = aws.ec2.RouteTable(
+            f"{name}-private-{index}",
+            vpc_id=self.vpc.id,
+            routes=routes,
+            tags={"Name": f"{naming.prefix}-private-{index}"},
+            opts=child,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{name}-private-{index}",
+            subnet_id=private.id,
+            route_table_id=table.id,
+            opts=child,
+        )
+        return private
 
 
 def _zone(names: list[str], index: int, count: int) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.helpers.options import renamed
 from infra.settings import Naming, RegistrySettings
 
 
@@ -46,6 +47,8 @@ def lifecycle_policy(settings: RegistrySettings) -> str:
 
 @dataclass(frozen=True)
 class RegistryArgs:
+    """The stack's registry settings, its names, and the key images are encrypted with."""
+
     settings: RegistrySettings
     naming: Naming
     key_arn: pulumi.Input[str]
@@ -57,7 +60,10 @@ class Registry(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:infra:Registry", name, None, opts)
+        # Stacks created before the tokens followed the module names keep their repository.
+        super().__init__(
+            "mlops:registry:Registry", name, None, renamed(opts, "mlops:infra:Registry")
+        )
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(
             name,

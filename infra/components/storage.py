@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.helpers.iam import Statement, deny_without_tls, document
+from infra.helpers.options import renamed
 from infra.helpers.providers import AwsAccount
 from infra.settings import (
     ACCESS_LOGS_BUCKET,
@@ -36,6 +37,8 @@ class LogTarget:
 
 @dataclass(frozen=True)
 class BucketArgs:
+    """One bucket's name, ARN, lifecycle, encryption, log target and extra policy statements."""
+
     bucket: pulumi.Input[str]
     arn: pulumi.Input[str]
     force_destroy: bool
@@ -46,13 +49,34 @@ class BucketArgs:
     extra_statements: Sequence[Statement] = field(default_factory=tuple)
 
 
+def _encryption(
+    kms_key_arn: pulumi.Input[str] | None,
+) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgs:
+    """SSE-KMS with the stack's key and one data key per bucket, or SSE-S3 without a key."""
+    by_default = (
+        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+    )
+    if kms_key_arn is None:
+        default = by_default(sse_algorithm="AES256")
+    else:
+        default = by_default(sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn)
+    return aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+        apply_server_side_encryption_by_default=default,
+        # One data key per bucket instead of one KMS call per object.
+        bucket_key_enabled=kms_key_arn is not None,
+    )
+
+
 class SecureBucket(pulumi.ComponentResource):
     """One S3 bucket with every guard rail declared next to it."""
 
     def __init__(
         self, name: str, args: BucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:infra:SecureBucket", name, None, opts)
+        # Stacks created before the tokens followed the module names keep their buckets.
+        super().__init__(
+            "mlops:storage:SecureBucket", name, None, renamed(opts, "mlops:infra:SecureBucket")
+        )
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
             name, bucket=args.bucket, force_destroy=args.force_destroy, opts=child
@@ -88,40 +112,7 @@ class SecureBucket(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
         )
-        versioning = aws.s3.BucketVersioning(
-            name,
-            bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
-        if args.kms_key_arn is None:
-            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(  # noqa: E501
-                sse_algorithm="AES256"
-            )
-        else:
-            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(  # noqa: E501
-                sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
-            )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            name,
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=default,
-                    # One data key per bucket instead of one KMS call per object.
-                    bucket_key_enabled=args.kms_key_arn is not None,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            name,
-            bucket=self.bucket.id,
-            rules=list(args.rules),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
-        )
+        self._versioned_and_encrypted(name, args)
         if args.log_to is not None:
             aws.s3.BucketLogging(
                 name,
@@ -132,13 +123,106 @@ class SecureBucket(pulumi.ComponentResource):
             )
         self.register_outputs({"name": self.name, "arn": self.arn})
 
+    def _versioned_and_encrypted(self, name: str, args: BucketArgs) -> None:
+        """Versioning, default encryption, and the lifecycle rules (once versioning is on)."""
+        child = pulumi.ResourceOptions(parent=self)
+        versioning = aws.s3.BucketVersioning(
+            name,
+            bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            name, bucket=self.bucket.id, rules=[_encryption(args.kms_key_arn)], opts=child
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            name,
+            bucket=self.bucket.id,
+            rules=list(args.rules),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+
 
 @dataclass(frozen=True)
 class StorageArgs:
+    """The stack's storage settings, names, account, and the key the data buckets use."""
+
     settings: StorageSettings
     naming: Naming
     account: AwsAccount
     key_arn: pulumi.Input[str]
+
+
+def data_rules(settings: StorageSettings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """Data moves to Intelligent-Tiering; old versions and stale uploads expire."""
+    return [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="tier-and-expire-old-versions",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
+            transitions=[
+                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                    days=settings.intelligent_tiering_after_days,
+                    storage_class="INTELLIGENT_TIERING",
+                )
+            ],
+            noncurrent_version_expiration=_noncurrent(settings),
+            abort_incomplete_multipart_upload=_multipart(),
+        )
+    ]
+
+
+def log_rules(settings: StorageSettings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """Access logs expire; so do their old versions and stale uploads."""
+    return [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="expire-access-logs",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                days=settings.access_log_expiry_days
+            ),
+            noncurrent_version_expiration=_noncurrent(settings),
+            abort_incomplete_multipart_upload=_multipart(),
+        )
+    ]
+
+
+def _noncurrent(
+    settings: StorageSettings,
+) -> aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+        noncurrent_days=settings.noncurrent_version_expiry_days
+    )
+
+
+def _multipart() -> aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+        days_after_initiation=ABORT_MULTIPART_AFTER_DAYS
+    )
+
+
+def access_log_statement(
+    log_bucket_arn: pulumi.Input[str],
+    sources: Sequence[pulumi.Input[str]],
+    account_id: pulumi.Input[str],
+) -> Statement:
+    """S3's log delivery may write into the log bucket, for this stack's buckets only."""
+    return {
+        # Bucket-owner-enforced buckets take server access logs through the
+        # policy (not ACLs): only from this stack's buckets, in this account.
+        "Sid": "S3ServerAccessLogsFromStackBuckets",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": pulumi.Output.concat(log_bucket_arn, "/*"),
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": list(sources)},
+            "StringEquals": {"aws:SourceAccount": account_id},
+        },
+    }
 
 
 class Storage(pulumi.ComponentResource):
@@ -147,7 +231,8 @@ class Storage(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:infra:Storage", name, None, opts)
+        # Stacks created before the tokens followed the module names keep their buckets.
+        super().__init__("mlops:storage:Storage", name, None, renamed(opts, "mlops:infra:Storage"))
         settings, account = args.settings, args.account
         names = {
             purpose: account.account_id.apply(lambda a, p=purpose: args.naming.bucket(p, a))
@@ -158,39 +243,6 @@ class Storage(pulumi.ComponentResource):
             for p, n in names.items()
         }
         child = pulumi.ResourceOptions(parent=self)
-        multipart = aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-            days_after_initiation=ABORT_MULTIPART_AFTER_DAYS
-        )
-        noncurrent = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-            noncurrent_days=settings.noncurrent_version_expiry_days
-        )
-        data_rules = [
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="tier-and-expire-old-versions",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                transitions=[
-                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                        days=settings.intelligent_tiering_after_days,
-                        storage_class="INTELLIGENT_TIERING",
-                    )
-                ],
-                noncurrent_version_expiration=noncurrent,
-                abort_incomplete_multipart_upload=multipart,
-            )
-        ]
-        log_rules = [
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-access-logs",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=settings.access_log_expiry_days
-                ),
-                noncurrent_version_expiration=noncurrent,
-                abort_incomplete_multipart_upload=multipart,
-            )
-        ]
         sources = [arns[DVC_BUCKET], arns[ARTIFACTS_BUCKET]]
         self.access_logs = SecureBucket(
             ACCESS_LOGS_BUCKET,
@@ -198,21 +250,9 @@ class Storage(pulumi.ComponentResource):
                 bucket=names[ACCESS_LOGS_BUCKET],
                 arn=arns[ACCESS_LOGS_BUCKET],
                 force_destroy=settings.force_destroy,
-                rules=log_rules,
+                rules=log_rules(settings),
                 extra_statements=[
-                    {
-                        # Bucket-owner-enforced buckets take server access logs through the
-                        # policy (not ACLs): only from this stack's buckets, in this account.
-                        "Sid": "S3ServerAccessLogsFromStackBuckets",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "logging.s3.amazonaws.com"},
-                        "Action": "s3:PutObject",
-                        "Resource": pulumi.Output.concat(arns[ACCESS_LOGS_BUCKET], "/*"),
-                        "Condition": {
-                            "ArnLike": {"aws:SourceArn": sources},
-                            "StringEquals": {"aws:SourceAccount": account.account_id},
-                        },
-                    }
+                    access_log_statement(arns[ACCESS_LOGS_BUCKET], sources, account.account_id)
                 ],
             ),
             opts=child,
@@ -225,7 +265,7 @@ class Storage(pulumi.ComponentResource):
                     bucket=names[purpose],
                     arn=arns[purpose],
                     force_destroy=settings.force_destroy,
-                    rules=data_rules,
+                    rules=data_rules(settings),
                     kms_key_arn=args.key_arn,
                     log_to=LogTarget(self.access_logs.name, f"{purpose}/", self.access_logs.policy),
                 ),

@@ -1,4 +1,5 @@
-"""IAM policy documents as JSON built from Outputs, shared by every component that grants access.
+"""IAM policy documents as JSON built from Outputs, and the roles that carry them: shared by
+every component that grants access.
 
 Documents are plain dicts (what AWS reads), so tests inspect exactly what `pulumi up` sends.
 """
@@ -94,6 +95,23 @@ def attach_managed_policies(
     ]
 
 
+def role_with_managed_policies(
+    name: str,
+    role_name: str,
+    trust: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    policies: Sequence[str],
+    *,
+    parent: pulumi.Resource,
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """An IAM role (logical name `role_name`) assumed under `trust`, with AWS-managed policies
+    attached (logical names `<name>-<policy>`)."""
+    role = aws.iam.Role(
+        role_name, assume_role_policy=trust, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    return role, attach_managed_policies(name, role, partition, policies, parent=parent)
+
+
 @dataclass(frozen=True)
 class Irsa:
     """The cluster's OIDC issuer, through which pods' service accounts assume IAM roles."""
@@ -107,6 +125,34 @@ class Irsa:
         return web_identity_trust(self.provider_arn, self.issuer_host, [subject])
 
 
+def role_with_policy(
+    name: str,
+    role_name: str,
+    trust: pulumi.Input[str],
+    statements: Sequence[Statement],
+    *,
+    parent: pulumi.Resource,
+    description: str | None = None,
+    max_session_duration: int | None = None,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """An IAM role (logical name `role_name`) assumed under `trust`, and its inline policy
+    (logical name `name`) granting `statements`."""
+    role = aws.iam.Role(
+        role_name,
+        description=description,
+        assume_role_policy=trust,
+        max_session_duration=max_session_duration,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    policy = aws.iam.RolePolicy(
+        name,
+        role=role.name,
+        policy=document(*statements),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return role, policy
+
+
 def irsa_role(
     name: str,
     role_name: str,
@@ -118,16 +164,12 @@ def irsa_role(
     parent: pulumi.Resource,
 ) -> aws.iam.Role:
     """An IAM role for one Kubernetes service account, with its inline policy."""
-    role = aws.iam.Role(
-        role_name,
-        description=f"Pods of {namespace}/{service_account}",
-        assume_role_policy=irsa.trust(namespace, service_account),
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    aws.iam.RolePolicy(
+    role, _ = role_with_policy(
         name,
-        role=role.name,
-        policy=document(*statements),
-        opts=pulumi.ResourceOptions(parent=parent),
+        role_name,
+        irsa.trust(namespace, service_account),
+        statements,
+        parent=parent,
+        description=f"Pods of {namespace}/{service_account}",
     )
     return role

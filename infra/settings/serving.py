@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from infra.helpers.labels import ACCELERATOR_LABEL, WORKLOAD_LABEL
 from infra.settings.fields import Namespace, Section, describe, matches, unique
+from ml.core.artifacts import DRIFT_MODULE
 from ml.core.identity import LabelValue
 
 # The GPU pools' workload type that model pods with GPUs select.
@@ -16,6 +17,7 @@ SERVING_WORKLOAD = "inference"
 # A CronJob schedule: five cron fields, or one of the @ shorthands Kubernetes accepts.
 _CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
 _CRON = rf"@(hourly|daily|weekly|monthly|yearly)|({_CRON_FIELD}\s+){{4}}{_CRON_FIELD}"
+_MODULE = r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*"
 
 
 class ServingSettings(Section):
@@ -32,6 +34,10 @@ class ServingSettings(Section):
     bento_tag: Annotated[str, matches(r"[a-z0-9][a-z0-9_.-]*:[A-Za-z0-9_.-]+", "NAME:VERSION")] | (
         None
     ) = describe("The bento's tag (NAME:VERSION); set by CI with image.")
+    drift_module: Annotated[str, matches(_MODULE, "a dotted module path")] | None = describe(
+        "The module the drift CronJob runs in the image (`python -m`), the image's own layout; "
+        f"set by CI with image, null means {DRIFT_MODULE}."
+    )
     namespace: Namespace = describe(
         "Namespace of the service (one of ci.deployNamespaces; Pod Security `restricted`)."
     )
@@ -104,6 +110,11 @@ class ServingSettings(Section):
         if self.bento_tag is not None and self.bento_tag.split(":", 1)[1] != self.model_version:
             raise ValueError(f"modelVersion must be the version of bentoTag {self.bento_tag}")
         return self
+
+    @property
+    def drift_entrypoint(self) -> str:
+        """The drift module of the image the stack runs."""
+        return self.drift_module or DRIFT_MODULE
 
     @property
     def shipped(self) -> bool:

@@ -8,11 +8,12 @@
 ECR_REPOSITORY_URL), appended to $GITHUB_ENV in GitHub Actions, printed as `export` lines
 otherwise. `up --image` ships a model: it sets the stack's `serving` image, model version and
 bento tag, then runs `pulumi up --target` of the ModelServing component and what depends on it
-(the CI deploy role may change nothing else), which waits for the canary to finish
-(infra/components/serving/__init__.py). `up` and `preview` without an image cover the whole stack (the infra role,
-a platform engineer) and keep the model that is deployed: the stack's newest rollout record
-(ml/release/rollout_record.py) names it, since CI never commits the config it sets; before the first
-shipped model there is none and the stack declares no service.
+(the CI deploy role may change nothing else; `python -m infra.tools.urn` names it), which waits
+for the canary to finish (infra/components/serving). `up` and `preview` without an image cover
+the whole stack (the infra role, a platform engineer) and keep the model that is deployed: the
+stack's newest rollout record (ml/release/rollout_record.py) names it, since CI never commits
+the config it sets; before the first shipped model there is none and the stack declares no
+service.
 """
 
 from __future__ import annotations
@@ -28,17 +29,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.components.serving import model_serving_urn
 from ml.ci import aws_credentials, capture, run
-from ml.core.artifacts import BUCKET_ENV, ShipError, split_tag
-from ml.core.identity import load_identity
+from ml.core.artifacts import (
+    BUCKET_ENV,
+    DRIFT_MODULE,
+    FLAT_LAYOUT_DRIFT_MODULE,
+    ShipError,
+    split_tag,
+)
 from ml.core.paths import REPO_ROOT
 
 # Stack output -> the variable the shipping steps read it from.
 OUTPUT_ENV = {"artifactsBucket": BUCKET_ENV, "ecrRepositoryUrl": "ECR_REPOSITORY_URL"}
-# The stack file's `serving` section (infra/components/serving/__init__.py ServingSettings), set with --path.
+# The stack file's `serving` section (infra/settings ServingSettings), set with --path.
 SERVING_KEYS = {"image": "serving.image", "model_version": "serving.modelVersion"}
-SERVING_KEYS |= {"bento_tag": "serving.bentoTag"}
+SERVING_KEYS |= {"bento_tag": "serving.bentoTag", "drift_module": "serving.driftModule"}
 
 Runner = Callable[[Sequence[str]], int]
 
@@ -58,10 +63,14 @@ def env_lines(outputs: Mapping[str, Any]) -> list[str]:
     return [f"{env}={outputs[name]}" for name, env in OUTPUT_ENV.items()]
 
 
-def config_commands(stack: str, image: str, bento: str) -> list[list[str]]:
-    """`pulumi config set` of the serving section for one shipped model."""
+def config_commands(
+    stack: str, image: str, bento: str, drift_module: str = DRIFT_MODULE
+) -> list[list[str]]:
+    """`pulumi config set` of the serving section for one shipped model; `drift_module` is the
+    drift module the image holds (an image built from this checkout holds this layout's)."""
     _, version = split_tag(bento)
     values = {"image": image, "model_version": version, "bento_tag": bento}
+    values |= {"drift_module": drift_module}
     return [
         ["pulumi", "config", "set", "--stack", stack, "--path", SERVING_KEYS[key], value]
         for key, value in values.items()
@@ -78,20 +87,38 @@ def up_command(stack: str, target: str | None = None) -> list[str]:
     return [*command, "--target", target, "--target-dependents"] if target else command
 
 
+def model_serving_urn(stack: str) -> str:
+    """The URN of the stack's ModelServing component, from infra's offline command."""
+    command = [sys.executable, "-m", "infra.tools.urn", "model-serving", "--stack", stack]
+    result = capture(command, cwd=REPO_ROOT)
+    urn = result.stdout.strip()
+    if result.returncode or not urn.startswith("urn:pulumi:"):
+        shown = f"`python {' '.join(command[1:])}`"
+        raise ShipError(f"{shown} failed: {result.stderr.strip() or 'no URN printed'}")
+    return urn
+
+
 def model_up_command(stack: str) -> list[str]:
     """`pulumi up` of the model service alone, as the CI deploy role may run it."""
-    return up_command(stack, model_serving_urn(load_identity().project, stack))
+    return up_command(stack, model_serving_urn(stack))
 
 
-def deployed_model(stack: str, outputs: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(image, bento tag) of the stack's newest rollout record, or None before the first."""
+def deployed_model(stack: str, outputs: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(image, bento tag, drift module) of the stack's newest rollout record, or None before
+    the first; a record from before the packages names no module: its image has the flat one."""
     from ml.release.rollout_record import latest_record
 
     bucket = outputs.get("artifactsBucket")
     if not bucket:
         return None
     record = latest_record(str(bucket), stack)
-    return (record["image"], record["bento_tag"]) if record else None
+    if not record:
+        return None
+    return (
+        record["image"],
+        record["bento_tag"],
+        record.get("drift_module", FLAT_LAYOUT_DRIFT_MODULE),
+    )
 
 
 def set_deployed_config(
@@ -105,9 +132,9 @@ def set_deployed_config(
     if found is None:
         print(f"stack: no model shipped to {stack} yet; it declares no service", flush=True)
         return False
-    image, bento = found
+    image, bento, drift_module = found
     print(f"stack: keeping the deployed model {bento} ({image})", flush=True)
-    for command in config_commands(stack, image, bento):
+    for command in config_commands(stack, image, bento, drift_module):
         if runner(command):
             raise ShipError(f"`{' '.join(command[:4])} ...` failed")
     return True
@@ -123,7 +150,7 @@ def _write_env(lines: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("action", choices=("env", "preview", "up"))
     parser.add_argument("--stack", required=True)
     parser.add_argument("--image", help="ship this image (REF@sha256:...)")
@@ -151,8 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if options.action == "preview":
         return run(preview_command(options.stack), cwd=REPO_ROOT)
-    command = model_up_command if options.image else up_command
-    return run(command(options.stack), cwd=REPO_ROOT)
+    try:
+        command = model_up_command(options.stack) if options.image else up_command(options.stack)
+    except ShipError as error:
+        print(f"stack: {error}", file=sys.stderr)
+        return 2
+    return run(command, cwd=REPO_ROOT)
 
 
 if __name__ == "__main__":

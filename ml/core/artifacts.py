@@ -40,6 +40,12 @@ def split_tag(tag: str) -> tuple[str, str]:
     return name, version
 
 
+# The module the drift CronJob runs (`python -m`) in the bento's image. An image holds the layout
+# of the commit it was built from, so a stack records which module its image has
+# (serving.driftModule, set with the image); images from before the packages have the flat one.
+DRIFT_MODULE = "ml.monitoring.drift"
+FLAT_LAYOUT_DRIFT_MODULE = "ml.drift"
+
 BUCKET_ENV = "ARTIFACTS_BUCKET"
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 

@@ -15,13 +15,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from ml.core.artifacts import DRIFT_MODULE
 from ml.core.paths import REPO_ROOT
 from ml.pipeline.lineage import PackageError
 
 SERVICE = "ml.serving.service:Classifier"
 SERVICE_FILE = REPO_ROOT / "ml" / "serving" / "service.py"
 # The in-cluster drift CronJob runs `python -m ml.monitoring.drift` from the same image.
-DRIFT_FILE = REPO_ROOT / "ml" / "monitoring" / "drift.py"
+DRIFT_FILE = REPO_ROOT.joinpath(*DRIFT_MODULE.split(".")).with_suffix(".py")
 # The packages the bento carries whole (dvc.yaml's package stage depends on these folders), and
 # what the service reads at startup besides them.
 BUNDLED_PACKAGES = ("ml/core", "ml/serving", "ml/monitoring")

@@ -64,15 +64,9 @@ def _metric_rows(metrics: Mapping[str, float], thresholds: Mapping[str, float]) 
     return rows
 
 
-def render(facts: CardFacts) -> str:
+def _purpose(facts: CardFacts) -> list[str]:
     classes = " or ".join(f"`{name}`" for name in CLASS_NAMES)
-    size = f", {facts.data_bytes:,} bytes" if facts.data_bytes is not None else ""
-    commit = (
-        "uncommitted (built from a working tree with changes, or before the first commit)"
-        if facts.git_commit == "uncommitted"
-        else f"`{facts.git_commit}`"
-    )
-    lines = [
+    return [
         f"# Model card: {facts.model_name}",
         "",
         f"Bento `{facts.bento_tag}`, model `{facts.model_tag}`.",
@@ -85,6 +79,12 @@ def render(facts: CardFacts) -> str:
         "",
         LIMITATIONS,
         "",
+    ]
+
+
+def _data_and_model(facts: CardFacts) -> list[str]:
+    size = f", {facts.data_bytes:,} bytes" if facts.data_bytes is not None else ""
+    return [
         "## Data",
         "",
         f"- Source table: `{facts.data_path}` (md5 `{facts.data_md5}`{size}), as recorded "
@@ -106,6 +106,16 @@ def render(facts: CardFacts) -> str:
             _metric_rows(facts.metrics, facts.thresholds),
         ),
         "",
+    ]
+
+
+def _lineage(facts: CardFacts) -> list[str]:
+    commit = (
+        "uncommitted (built from a working tree with changes, or before the first commit)"
+        if facts.git_commit == "uncommitted"
+        else f"`{facts.git_commit}`"
+    )
+    return [
         "## Lineage",
         "",
         f"- Git commit: {commit}",
@@ -118,6 +128,11 @@ def render(facts: CardFacts) -> str:
         "",
         *_table(("label", "value"), [(key, value) for key, value in facts.cost_labels.items()]),
         "",
+    ]
+
+
+def _serving(facts: CardFacts) -> list[str]:
+    return [
         "## How to serve",
         "",
         "```sh",
@@ -132,4 +147,8 @@ def render(facts: CardFacts) -> str:
         f"Container image: `bentoml containerize {facts.bento_tag}`.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def render(facts: CardFacts) -> str:
+    sections = (_purpose, _data_and_model, _lineage, _serving)
+    return "\n".join(line for section in sections for line in section(facts))

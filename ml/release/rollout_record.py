@@ -26,7 +26,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ml.core.artifacts import ShipError, artifacts_bucket, bento_report, run_url, write_summary
+from ml.core.artifacts import (
+    DRIFT_MODULE,
+    ShipError,
+    artifacts_bucket,
+    bento_report,
+    run_url,
+    write_summary,
+)
 from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPO_ROOT, REPORTS_DIR
@@ -109,6 +116,8 @@ def build_record(
         "model_tag": bento.get("model"),
         "image": image,
         "image_digest": image.rpartition("@")[2],
+        # The image was built from this checkout: the stack keeps running its drift module.
+        "drift_module": DRIFT_MODULE,
         "git_sha": git_sha(),
         "data_md5": data_md5(lock_file),
         "metrics": json.loads((reports / METRICS_FILE.name).read_text(encoding="utf-8")),

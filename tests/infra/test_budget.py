@@ -138,6 +138,21 @@ def test_bad_settings_name_the_key(section: dict[str, Any], key: str) -> None:
     assert key in {".".join(map(str, e["loc"])) for e in raised.value.errors()}
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("environment", "not a label"), ("name", "-budget"), ("topic_name", "alerts topic")],
+)
+def test_bad_args_name_the_field(key: str, value: str) -> None:
+    fields = {
+        "environment": "dev",
+        "name": budget_name(PROJECT, "dev"),
+        "topic_name": f"{PROJECT}-dev-budget-alerts",
+        key: value,
+    }
+    with pytest.raises(ValueError, match=f"^BudgetArgs: {key}: String should match"):
+        BudgetArgs(settings=BudgetSettings.model_validate(SECTION), **fields)
+
+
 def _expression(value: Any) -> Any:
     """Pulumi's inputs as the Budgets API spells them (`ands` -> `And`, `key` -> `Key`)."""
     names = {"ands": "And", "tags": "Tags", "key": "Key", "values": "Values"}

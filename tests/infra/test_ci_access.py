@@ -298,3 +298,11 @@ def test_pulumi_cloud_backend_needs_no_state_access(shared_account: Declared) ->
     assert not {"ListState", "ReadState", "DecryptState"} & set(
         permissions(shared_account, "ci-plan")
     )
+
+
+def test_stacks_find_ci_access_under_its_former_type_token(dev: Declared) -> None:
+    moved = [r for r in dev.registrations if "mlops:ci_access:CiAccess" in r.urn]
+    assert len(moved) > 1 and {r.type for r in moved} >= {"mlops:ci_access:CiAccess", ROLE}
+    for registration in moved:
+        former = registration.urn.replace("mlops:ci_access:CiAccess", "mlops:infra:CiAccess")
+        assert former in registration.aliases, registration.urn

@@ -6,17 +6,18 @@ import json
 
 import pytest
 
-from infra.components.cluster import (
-    ACCELERATOR_LABEL,
+from infra.components.cluster import AUTOSCALER_TEMPLATE, EBS_CSI_ADDON, GP3_STORAGE_CLASS
+from infra.helpers.charts import (
     AUTOSCALER_CHART_REPO,
-    AUTOSCALER_TEMPLATE,
+    CLUSTER_AUTOSCALER_CHARTS,
+    NVIDIA_DEVICE_PLUGIN,
+)
+from infra.helpers.labels import (
+    ACCELERATOR_LABEL,
     DEVICE_PLUGIN_LABEL,
-    EBS_CSI_ADDON,
-    GP3_STORAGE_CLASS,
     NODE_POOL_LABEL,
     WORKLOAD_LABEL,
 )
-from infra.helpers.charts import CLUSTER_AUTOSCALER_CHARTS, NVIDIA_DEVICE_PLUGIN
 from infra.helpers.tags import cost_labels, cost_tags
 from infra.settings import GpuPool, StackSettings
 from infra.tools.mocks import ACCOUNT_ID
@@ -281,3 +282,19 @@ def test_volumes_come_from_the_ebs_csi_driver_encrypted_and_cost_tagged(prod: De
     specs = [v for k, v in parameters.items() if k.startswith("tagSpecification_")]
     tagged = dict(spec.split("=", 1) for spec in specs)
     assert tagged == cost_tags(stack_settings("prod"))
+
+
+def test_stacks_find_the_cluster_under_its_former_type_tokens(prod: Declared) -> None:
+    """The components were `mlops:infra:*` before: each resource under them keeps its old URN
+    as an alias, so `pulumi up` on an existing stack updates instead of replacing."""
+    renamed = {
+        f"mlops:cluster:{name}": f"mlops:infra:{name}"
+        for name in ("Cluster", "NodePool", "ClusterAutoscaler", "NvidiaDevicePlugin")
+    }
+    moved = [r for r in prod.registrations if "mlops:cluster:" in r.urn]
+    assert {r.type for r in moved if r.type.startswith("mlops:")} == set(renamed)
+    for registration in moved:
+        former = registration.urn
+        for new, old in renamed.items():
+            former = former.replace(new, old)
+        assert former in registration.aliases, registration.urn

@@ -14,13 +14,9 @@ from kubernetes_validate.utils import validate as validate_k8s
 from pydantic import ValidationError
 
 from infra.components.monitoring.alert_rules import load_dashboards
-from infra.components.monitoring.component import (
-    AlertSink,
-    Monitoring,
-    MonitoringArgs,
-    prometheus_url,
-    pushgateway_url,
-)
+from infra.components.monitoring.args import AlertSink, MonitoringArgs
+from infra.components.monitoring.component import Monitoring
+from infra.components.monitoring.names import prometheus_url, pushgateway_url
 from infra.helpers.charts import (
     CLUSTER_AUTOSCALER_CHARTS,
     DCGM_EXPORTER,
@@ -68,9 +64,15 @@ SINK = AlertSink(
 def monitoring(section: dict[str, Any] | None = None, **overrides: Any) -> list[Declared]:
     settings = MonitoringSettings.model_validate({**SECTION, **(section or {})})
     args = MonitoringArgs(
-        **{"settings": settings, "environment": "dev", "model_name": MODEL, **overrides}
+        **{
+            "settings": settings,
+            "environment": "dev",
+            "model_name": MODEL,
+            "alert_sink": SINK,
+            **overrides,
+        }
     )
-    return render(lambda: Monitoring("monitoring", args, SINK) and None)
+    return render(lambda: Monitoring("monitoring", args) and None)
 
 
 @pytest.fixture(scope="module")
@@ -313,11 +315,30 @@ def test_bad_settings_name_the_key(section: dict[str, Any], key: str) -> None:
     with pytest.raises(ValidationError) as raised:
         MonitoringSettings.model_validate({**SECTION, **section})
     assert key in {".".join(map(str, e["loc"])) for e in raised.value.errors()}
-    with pytest.raises(ValidationError, match="model_name"):
+    with pytest.raises(ValueError, match="model_name"):
         MonitoringArgs(
             settings=MonitoringSettings.model_validate(SECTION),
             environment="dev",
             model_name="Bad_Name",
+            alert_sink=SINK,
+        )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("environment", "not a label"),
+        ("model_name", "Bad_Name"),
+        ("namespace", "Monitoring"),
+        ("storage_class", "gp3_"),
+        ("model_namespace", "-serving"),
+    ],
+)
+def test_bad_args_name_the_field(key: str, value: str) -> None:
+    fields: dict[str, Any] = {"environment": "dev", "model_name": MODEL, key: value}
+    with pytest.raises(ValueError, match=f"^MonitoringArgs: {key}: String should match"):
+        MonitoringArgs(
+            settings=MonitoringSettings.model_validate(SECTION), alert_sink=SINK, **fields
         )
 
 

@@ -26,7 +26,7 @@ def test_text_plan_counts_types_and_draws_the_tree() -> None:
     assert text.startswith(f"Offline plan of {PROJECT}/prod: pulumi up would declare")
     assert "     3  aws:ec2/natGateway:NatGateway" in text
     assert f"└─ pulumi:pulumi:Stack  {PROJECT}-prod" in text
-    assert "├─ mlops:infra:NodePool  gpu-on-demand" in text
+    assert "├─ mlops:cluster:NodePool  gpu-on-demand" in text
     assert 'kubeconfig: "[secret]"' in text
 
 

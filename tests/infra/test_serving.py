@@ -1,5 +1,6 @@
 """The serving component rendered under Pulumi's mocks and checked against the real API schemas,
-and the drift CronJob's contract with `make publish` and `python -m ml.monitoring.drift` against moto's S3."""
+and the drift CronJob's contract with `make publish` and `python -m ml.monitoring.drift` against
+moto's S3."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import boto3
 import jsonschema
+import pulumi
 import pytest
 import yaml
 from kubernetes_validate.utils import validate as validate_k8s
@@ -21,17 +23,17 @@ from infra.components.ci_access import DEPLOY_GROUP
 from infra.components.serving import (
     ModelServing,
     RolloutsController,
+    RolloutsControllerArgs,
     ServingAccess,
     ServingArgs,
     ServingPlatform,
     ServingPlatformArgs,
-    ServingSettings,
     analysis_queries,
 )
 from infra.helpers.charts import ARGO_ROLLOUTS
 from infra.helpers.iam import Irsa
-from infra.settings import Naming
-from ml.core.artifacts import reference_key
+from infra.settings import Naming, ServingSettings
+from ml.core.artifacts import DRIFT_MODULE, reference_key
 from ml.core.identity import COST_LABEL_KEYS, load_identity
 from ml.release.publish import publish_reference
 from ml.serving.prediction_log import URL_ENV
@@ -76,7 +78,8 @@ SECTION = {
 
 
 def serving_args(**section: Any) -> ServingArgs:
-    return ServingArgs(**PROGRAM, settings=ServingSettings.model_validate({**SECTION, **section}))
+    settings = ServingSettings.model_validate({**SECTION, **section})
+    return ServingArgs(**PROGRAM, settings=settings, access=ACCESS)
 
 
 CORE_KINDS = {"Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"}
@@ -88,9 +91,12 @@ def render_serving(**overrides: Any) -> dict[str, dict[str, Any]]:
     args = serving_args(**overrides)
 
     def program() -> Any:
-        labels = args.service_monitor_labels
-        controller = RolloutsController("argo-rollouts", args.environment, labels)
-        return ModelServing("model", args, ACCESS, after=[controller]).service_url
+        controller = RolloutsController(
+            "argo-rollouts",
+            RolloutsControllerArgs(args.environment, args.service_monitor_labels),
+        )
+        after = pulumi.ResourceOptions(depends_on=[controller])
+        return ModelServing("model", args, after).service_url
 
     objects: dict[str, dict[str, Any]] = {}
     for resource in render(program):
@@ -291,7 +297,7 @@ def test_gpu_option_requests_gpus_tolerates_the_taint_and_picks_the_pool(
     assert pod_spec["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    # The selector matches the labels infra/components/cluster/__init__.py puts on the stacks' GPU nodes.
+    # The selector matches the labels infra/components/cluster puts on the stacks' GPU nodes.
     for stack in ("dev", "prod"):
         for pool in stack_settings(stack).cluster.gpu_pools:
             assert pod_spec["nodeSelector"].items() <= pool_labels(pool, {}).items()
@@ -513,7 +519,7 @@ def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
     assert container["image"] == SECTION["image"]
     assert container["workingDir"] == serving.BENTO_SRC
     command = container["command"]
-    assert command[:3] == ["python", "-m", "ml.monitoring.drift"]
+    assert command[:3] == ["python", "-m", DRIFT_MODULE]
     options = dict(zip(command[3::2], command[4::2], strict=False))
     assert options["--current"] == f"s3://{BUCKET}/predictions"
     assert options["--reference"] == f"s3://{BUCKET}/{reference_key(MODEL, VERSION)}"
@@ -527,6 +533,16 @@ def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
     }
 
 
+def test_the_drift_job_runs_the_module_its_image_holds() -> None:
+    # An image built before the packages holds ml/drift.py: the stack records that with the image.
+    assert serving_args().settings.drift_entrypoint == DRIFT_MODULE
+    flat = render_serving(driftModule="ml.drift")
+    (container,) = _drift_pod(flat)["spec"]["containers"]
+    assert container["command"][:3] == ["python", "-m", "ml.drift"]
+    with pytest.raises(ValidationError, match="driftModule"):
+        ServingSettings.model_validate({**SECTION, "driftModule": "ml/drift.py"})
+
+
 def test_the_drift_cli_accepts_the_cronjob_command(cpu: dict) -> None:
     from ml.monitoring.drift import _parser
 
@@ -538,7 +554,8 @@ def test_the_drift_cli_accepts_the_cronjob_command(cpu: dict) -> None:
 def test_published_training_rows_are_the_reference_the_job_reads(
     cpu: dict, aws_env: str, tmp_path: Path
 ) -> None:
-    """`make publish` puts the rows where the CronJob's --reference points; ml.monitoring.drift reads them."""
+    """`make publish` puts the rows where the CronJob's --reference points; ml.monitoring.drift
+    reads them."""
     from ml.core.features import FEATURE_NAMES, TARGET
     from ml.monitoring.drift import load_reference
 
@@ -678,8 +695,10 @@ def test_no_service_before_a_model_is_shipped() -> None:
     settings = ServingSettings.model_validate(COMMITTED)
     assert not settings.shipped
     with pytest.raises(ValidationError, match="no model has been shipped"):
-        ServingArgs(**PROGRAM, settings=settings)
+        ServingArgs(**PROGRAM, settings=settings, access=ACCESS)
     with pytest.raises(ValidationError, match="prometheus_url"):
         ServingArgs(
-            **{**PROGRAM, "prometheus_url": "prometheus:9090"}, settings=serving_args().settings
+            **{**PROGRAM, "prometheus_url": "prometheus:9090"},
+            settings=serving_args().settings,
+            access=ACCESS,
         )

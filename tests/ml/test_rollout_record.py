@@ -16,7 +16,7 @@ import boto3
 import pytest
 import yaml
 
-from ml.core.artifacts import ShipError
+from ml.core.artifacts import DRIFT_MODULE, ShipError
 from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.core.paths import REPO_ROOT
@@ -123,6 +123,8 @@ def test_record_goes_to_the_bucket_and_the_job_summary(
     assert record["model_version"] == "0123456789abcdef"
     assert record["bento_tag"] == "breast-cancer-classifier:0123456789abcdef"
     assert (record["image"], record["image_digest"]) == (IMAGE, DIGEST)
+    # The stack keeps running the drift module of the image it records.
+    assert record["drift_module"] == DRIFT_MODULE
     assert record["data_md5"] == "d41d8"
     assert record["metrics"] == {"accuracy": 0.965, "roc_auc": 0.994}
     assert record["cost_labels"] == IDENTITY.cost_labels("dev")

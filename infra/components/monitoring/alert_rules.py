@@ -1,4 +1,4 @@
-"""The alert rule files in infra/components/monitoring/rules: their thresholds and their stack-specific copy.
+"""The alert rule files in this package's rules/: their thresholds and their stack-specific copy.
 
 Each threshold is a `mlops:threshold:<name>` recording rule holding a constant; a stack's
 `monitoring.alertThresholds` replaces only those constants, so the files in the repository keep

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,9 +13,9 @@ import boto3
 import pytest
 import yaml
 
-from infra.components.serving import ServingSettings
+from infra.settings import ServingSettings
 from ml.ci import stack
-from ml.core.artifacts import ShipError
+from ml.core.artifacts import DRIFT_MODULE, ShipError
 from ml.core.identity import load_identity
 from ml.release.rollout_record import record_key, write_record
 
@@ -46,7 +48,19 @@ def test_shipping_sets_the_serving_section() -> None:
             "0123456789abcdef",
         ],
         ["pulumi", "config", "set", "--stack", "prod", "--path", "serving.bentoTag", BENTO],
+        # The image was built from this checkout: its drift module is this layout's.
+        [
+            "pulumi",
+            "config",
+            "set",
+            "--stack",
+            "prod",
+            "--path",
+            "serving.driftModule",
+            DRIFT_MODULE,
+        ],
     ]
+    assert importlib.util.find_spec(DRIFT_MODULE) is not None
 
 
 def test_the_keys_set_are_the_serving_settings_fields() -> None:
@@ -83,7 +97,6 @@ def test_up_and_preview_commands_do_not_prompt() -> None:
 
 def test_shipping_a_model_updates_the_model_service_alone() -> None:
     from infra.components.serving import model_serving_urn
-    from ml.core.identity import load_identity
 
     urn = model_serving_urn(load_identity().project, "prod")
     assert stack.model_up_command("prod") == [
@@ -92,6 +105,26 @@ def test_shipping_a_model_updates_the_model_service_alone() -> None:
         urn,
         "--target-dependents",
     ]
+
+
+def test_a_failing_urn_command_stops_the_rollout_with_its_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[list[str]] = []
+
+    def failing(
+        command: Sequence[str], cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        seen.append(list(command))
+        return subprocess.CompletedProcess(command, 1, "", "Traceback ...\nBoom: no identity\n")
+
+    monkeypatch.setattr(stack, "capture", failing)
+    with pytest.raises(ShipError, match=r"infra\.tools\.urn model-serving --stack prod` failed"):
+        stack.model_serving_urn("prod")
+    assert seen[0][1:] == ["-m", "infra.tools.urn", "model-serving", "--stack", "prod"]
+    monkeypatch.setattr(stack, "run", Recorder())
+    assert stack.main(["up", "--stack", "dev", "--image", IMAGE, "--bento", BENTO]) == 2
+    assert "Boom: no identity" in capsys.readouterr().err
 
 
 def test_stack_outputs_become_the_shipping_variables() -> None:
@@ -118,11 +151,18 @@ def test_without_a_new_image_the_deployed_model_stays(aws_env: str) -> None:
     assert stack.set_deployed_config("dev", outputs, runner=nothing) is False
     assert nothing.commands == []
 
+    # A record from before the packages names no drift module: that image has the flat layout.
     record = {"image": IMAGE, "bento_tag": BENTO, "model_version": "0123456789abcdef"}
     write_record(record, bucket, record_key("dev", datetime.now(UTC), "0123456789abcdef"))
     kept = Recorder()
     assert stack.set_deployed_config("dev", outputs, runner=kept) is True
-    assert kept.commands == stack.config_commands("dev", IMAGE, BENTO)
+    assert kept.commands == stack.config_commands("dev", IMAGE, BENTO, "ml.drift")
+
+    newer = {**record, "drift_module": DRIFT_MODULE}
+    write_record(newer, bucket, record_key("dev", datetime.now(UTC), "0123456789abcdef"))
+    kept = Recorder()
+    assert stack.set_deployed_config("dev", outputs, runner=kept) is True
+    assert kept.commands == stack.config_commands("dev", IMAGE, BENTO, DRIFT_MODULE)
 
 
 def test_a_failing_config_command_stops_the_rollout(aws_env: str) -> None:

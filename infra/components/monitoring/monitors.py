@@ -1,0 +1,54 @@
+"""The ServiceMonitors the component ships: the DCGM exporter's and, optionally, the model's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.components.monitoring.args import MonitoringArgs
+from infra.components.monitoring.names import DCGM_RELEASE
+from infra.helpers.labels import COMPONENT_LABEL, MODEL_VERSION_LABEL, NAME_LABEL, POD_HASH_LABEL
+
+
+def dcgm_service_monitor_spec(args: MonitoringArgs) -> dict[str, Any]:
+    """The exporter's Service (the chart labels it with its name and release), per node."""
+    return {
+        "selector": {
+            "matchLabels": {NAME_LABEL: DCGM_RELEASE, "app.kubernetes.io/instance": DCGM_RELEASE}
+        },
+        "namespaceSelector": {"matchNames": [args.namespace]},
+        "jobLabel": NAME_LABEL,
+        "endpoints": [
+            {
+                "port": "metrics",
+                "path": "/metrics",
+                "interval": "15s",
+                # The node each GPU sits on: the rules alert per node, the dashboard per pool.
+                "relabelings": [
+                    {
+                        "action": "replace",
+                        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                        "targetLabel": "node",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def model_service_monitor_spec(args: MonitoringArgs) -> dict[str, Any]:
+    """The model's metrics Service, its series labelled with the pods' version and hash."""
+    return {
+        "selector": {"matchLabels": {NAME_LABEL: args.model_name, COMPONENT_LABEL: "metrics"}},
+        "namespaceSelector": {"matchNames": [args.model_namespace]},
+        # `model_version` on every series is how the rules tell model targets from others.
+        "podTargetLabels": [POD_HASH_LABEL, MODEL_VERSION_LABEL],
+        "endpoints": [
+            {
+                "port": "http",
+                "path": "/metrics",
+                "interval": "15s",
+                # BentoML's `endpoint` label (the request path) wins over the port name.
+                "honorLabels": True,
+            }
+        ],
+    }
