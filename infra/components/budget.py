@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, TypeAdapter, ValidationError
 
+from infra.helpers.args import AwsName, validate_fields
 from infra.helpers.notifications import email_alert_topic, tls_only_statement
 from infra.settings import BudgetSettings
-from ml.core.errors import dotted_key, problems
 from ml.core.identity import COST_LABEL_KEYS, COST_TAG_KEYS, LabelValue, load_identity
 
 BUDGETS_SERVICE = "budgets.amazonaws.com"
@@ -29,7 +27,6 @@ BUDGETS_SERVICE = "budgets.amazonaws.com"
 PROJECT_TAG, ENVIRONMENT_TAG = COST_LABEL_KEYS[:2]
 # What the budget adds up: the list price of what was used, before credits and discounts.
 BUDGET_METRIC = "UnblendedCost"
-AwsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 
 
 @dataclass(frozen=True)
@@ -37,28 +34,13 @@ class BudgetArgs:
     """The stack's budget settings plus the names the program derives; checked on creation."""
 
     settings: BudgetSettings
-    environment: str
+    environment: LabelValue
     # The budget's name, unique in the account (ml.core.identity.budget_name).
-    name: str
-    topic_name: str
+    name: AwsName
+    topic_name: AwsName
 
     def __post_init__(self) -> None:
-        wrong: list[str] = []
-        for key, adapter in _CHECKS.items():
-            try:
-                adapter.validate_python(getattr(self, key))
-            except ValidationError as error:
-                wrong += problems(error, partial(dotted_key, prefix=(key,)))
-        if wrong:
-            raise ValueError(f"BudgetArgs: {'; '.join(wrong)}")
-
-
-# The fields that become a label value and AWS names, and the form each must have.
-_CHECKS: dict[str, TypeAdapter[str]] = {
-    "environment": TypeAdapter(LabelValue),
-    "name": TypeAdapter(AwsName),
-    "topic_name": TypeAdapter(AwsName),
-}
+        validate_fields(self)
 
 
 def stack_tags(environment: str) -> dict[str, str]:

@@ -64,7 +64,7 @@ class StackSettings(BaseModel):
                 f"({', '.join(ci.deploy_namespaces)}): the deploy role could not roll it out"
             )
         if cluster is not None and serving.gpus:
-            # Model pods select the `inference` GPU pools (infra/components/serving/__init__.py).
+            # Model pods select the `inference` GPU pools (infra/components/serving/pod.py).
             fitting = [
                 p.name
                 for p in cluster.gpu_pools

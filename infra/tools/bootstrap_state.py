@@ -6,7 +6,7 @@
 Safe to run again: whatever exists is kept and its settings are re-applied (versioning,
 SSE-KMS, public access block, TLS-only policy, lifecycle, tags). One bucket and one key serve
 every stack of the project; the names derive from the project and the AWS account
-(infra/settings/__init__.py), so the stack's CI roles find them without extra settings.
+(infra/settings/naming.py), so the stack's CI roles find them without extra settings.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def tls_only_policy(bucket: str, partition: str) -> str:
     )
 
 
-def ensure_bucket(s3: Any, bucket: str, key_arn: str, tags: dict[str, str]) -> None:
-    """Create the state bucket if missing, then (re)apply every guard rail."""
+def _create_bucket(s3: Any, bucket: str) -> None:
+    """Create the bucket in the client's region unless it exists there already."""
     region = s3.meta.region_name
     try:
         s3.head_bucket(Bucket=bucket)
@@ -149,6 +149,11 @@ def ensure_bucket(s3: Any, bucket: str, key_arn: str, tags: dict[str, str]) -> N
                 Bucket=bucket,
                 **({"CreateBucketConfiguration": location} if location else {}),
             )
+
+
+def ensure_bucket(s3: Any, bucket: str, key_arn: str, tags: dict[str, str]) -> None:
+    """Create the state bucket if missing, then (re)apply every guard rail."""
+    _create_bucket(s3, bucket)
     s3.put_public_access_block(
         Bucket=bucket,
         PublicAccessBlockConfiguration={

@@ -1,7 +1,7 @@
 """The README's table of stack settings, generated from the config model and the stack files.
 
 `make docs` rewrites the table between its markers in README.md; a test fails when the README
-and the model disagree, so the documentation cannot drift from what `config.py` accepts.
+and the model disagree, so the documentation cannot drift from what `infra/settings` accepts.
 """
 
 from __future__ import annotations

@@ -694,9 +694,9 @@ def test_inconsistent_settings_are_refused() -> None:
 def test_no_service_before_a_model_is_shipped() -> None:
     settings = ServingSettings.model_validate(COMMITTED)
     assert not settings.shipped
-    with pytest.raises(ValidationError, match="no model has been shipped"):
+    with pytest.raises(ValueError, match="no model has been shipped"):
         ServingArgs(**PROGRAM, settings=settings, access=ACCESS)
-    with pytest.raises(ValidationError, match="prometheus_url"):
+    with pytest.raises(ValueError, match="prometheus_url"):
         ServingArgs(
             **{**PROGRAM, "prometheus_url": "prometheus:9090"},
             settings=serving_args().settings,

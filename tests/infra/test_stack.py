@@ -44,11 +44,23 @@ def takes_tags(token: str) -> bool:
     return "tags" in inspect.signature(aws_class(token)._internal_init).parameters
 
 
+PLAN_FIELDS = ("urn", "type", "name", "parent", "provider", "id", "inputs", "aliases")
+
+
 def test_plan_has_the_documented_shape(plan: dict[str, Any]) -> None:
     assert set(plan) == {"project", "stack", "resources", "counts", "outputs", "model"}
     assert plan["project"] == PROJECT
     for resource in plan["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "provider", "id", "inputs", "aliases"}
+        assert set(resource) == {
+            "urn",
+            "type",
+            "name",
+            "parent",
+            "provider",
+            "id",
+            "inputs",
+            "aliases",
+        }
         assert (resource["id"] is None) == resource["type"].startswith(("mlops:", "pulumi:pulumi"))
     assert sum(plan["counts"].values()) == len(plan["resources"])
     urns = [r["urn"] for r in plan["resources"]]

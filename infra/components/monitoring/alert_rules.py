@@ -3,7 +3,7 @@
 Each threshold is a `mlops:threshold:<name>` recording rule holding a constant; a stack's
 `monitoring.alertThresholds` replaces only those constants, so the files in the repository keep
 the defaults and stay checkable by promtool as they are. No Pulumi here: the stack settings
-(infra/settings/__init__.py) check threshold names before any resource is declared.
+(infra/settings/monitoring.py) check threshold names before any resource is declared.
 """
 
 from __future__ import annotations

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Annotated, Any, get_origin, get_type_hints
+from typing import Annotated
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, Field, create_model
+from pydantic import AfterValidator, Field
 
+from infra.helpers.args import DnsLabel, ModelName, Url, validate_fields
 from infra.helpers.iam import Irsa
 from infra.settings import Naming, ServingSettings
 from ml.core.identity import LabelValue
 
-DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")]
-Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
 Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
-# params.yaml `package.model_name`: it names the bento and every object here.
-ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")]
 
 
 def _shipped(settings: ServingSettings) -> ServingSettings:
@@ -28,23 +24,6 @@ def _shipped(settings: ServingSettings) -> ServingSettings:
 
 
 ShippedSettings = Annotated[ServingSettings, AfterValidator(_shipped)]
-
-
-@cache
-def _checks(cls: type) -> type[BaseModel]:
-    """A pydantic model of the class's `Annotated` fields: their constraints are the checks."""
-    hints = get_type_hints(cls, include_extras=True)
-    fields: dict[str, Any] = {
-        name: (hint, ...) for name, hint in hints.items() if get_origin(hint) is Annotated
-    }
-    return create_model(cls.__name__, **fields)
-
-
-def validate_fields(args: object) -> None:
-    """Raise pydantic's ValidationError (naming each field) when an `Annotated` field of the
-    dataclass `args` breaks its constraints."""
-    checks = _checks(type(args))
-    checks.model_validate({name: getattr(args, name) for name in checks.model_fields})
 
 
 @dataclass(frozen=True)
