@@ -1,2 +1,2 @@
-"""The Pulumi-free, BentoML-free core that both ml/ and infra/ read: identity, paths, params,
-features, artifact layout."""
+"""The Pulumi-free, BentoML-free core both ml/ and infra/ read: identity, paths, params, features,
+error formatting, the artifact and prediction-log layouts, S3 access."""

@@ -1,1 +1,2 @@
-"""Production monitoring: drift statistics, the prediction-log reader, the drift report and the retraining dispatch."""
+"""Production monitoring: the prediction-log reader, drift statistics and verdict, its report,
+and the retraining dispatch."""

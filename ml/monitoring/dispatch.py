@@ -1,13 +1,14 @@
 """Closing the loop: a drift verdict starts the retraining workflow through GitHub's API.
 
-    python -m ml.monitoring.dispatch [--report reports/drift.json]   (or: python -m ml.monitoring.drift ... --dispatch)
+    python -m ml.monitoring.dispatch [--report reports/drift.json]
+    (or: python -m ml.monitoring.drift ... --dispatch)
 
 Sends a `repository_dispatch` event of type `drift-detected` to the project's repository
-(ml/core/identity.py); .github/workflows/retrain.yml runs on it. The token comes from DISPATCH_TOKEN,
-else GITHUB_TOKEN, and needs `contents: write` on the repository (a workflow's GITHUB_TOKEN with
-that permission, or a fine-grained token / GitHub App token as a Kubernetes secret). Without a
-token the exact `curl` command is printed instead. GITHUB_API_URL (set by GitHub Actions, e.g. on
-GitHub Enterprise Server) overrides the API address.
+(ml/core/identity.py); .github/workflows/retrain.yml runs on it. The token comes from
+DISPATCH_TOKEN, else GITHUB_TOKEN, and needs `contents: write` on the repository (a workflow's
+GITHUB_TOKEN with that permission, or a fine-grained token / GitHub App token as a Kubernetes
+secret). Without a token the exact `curl` command is printed instead. GITHUB_API_URL (set by GitHub
+Actions, e.g. on GitHub Enterprise Server) overrides the API address.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ rerun of the deploy workflow is safe. `bentoml import s3://<bucket>/bentos/<name
 
 The training rows the model learned from (data/prepared/train.csv, when present) go beside it as
 `s3://<bucket>/reference/<name>/<version>/train.csv`: the cluster's drift CronJob compares the
-logged requests with them (infra/components/serving/__init__.py).
+logged requests with them (infra/components/serving/drift_job.py).
 """
 
 from __future__ import annotations

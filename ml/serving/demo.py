@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ml.core.params import load_params
 from ml.core.paths import METRICS_FILE, REPO_ROOT, SAMPLE_REQUEST
+from ml.core.prediction_log_layout import URL_ENV
 from ml.serving.local import (
     NoBentoError,
     ServerStartError,
@@ -32,7 +33,6 @@ from ml.serving.local import (
     running_bento,
     venv_env,
 )
-from ml.serving.prediction_log import URL_ENV
 
 
 def malformed_body(sample: dict) -> tuple[str, bytes]:

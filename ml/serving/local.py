@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ml.core.paths import BENTO_INFO_FILE, use_repo_bentoml_home
-from ml.serving.prediction_log import DEFAULT_LOG_DIR, URL_ENV
+from ml.core.prediction_log_layout import DEFAULT_LOG_DIR, URL_ENV
 
 LOCALHOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60.0

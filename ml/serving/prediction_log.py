@@ -14,9 +14,13 @@ model call: adaptive batching merges the rows of concurrent requests into it):
   {"timestamp": "2025-01-31T12:00:00.000000+00:00", "batch_id": "...", "bento_tag": "...",
    "features": {"mean radius": 14.1, ...}, "prediction": {"class": "benign", "probability": 0.97}}
 
-Where, without PREDICTION_LOG_URL: the repository's data/predictions/ when the code runs from a
-source checkout; inside a bento (`bentoml serve` from the store, a container), a `predictions`
-folder in the temporary directory, the one place a read-only container still writes to.
+Where (ml/serving/log_sinks.py), without PREDICTION_LOG_URL: the repository's data/predictions/
+when the code runs from a source checkout; inside a bento (`bentoml serve` from the store, a
+container), a `predictions` folder in the temporary directory, the one place a read-only
+container still writes to.
+
+The layout (variables, default folder, partitions) lives in ml/core/prediction_log_layout.py;
+ml/monitoring/log_reader.py reads the log back by it for drift detection.
 
 Construct the logger in the service's `__init__`, not at module import: the Prometheus counters
 are created then, after BentoML has put the client into multiprocess mode for /metrics.
@@ -29,40 +33,27 @@ import itertools
 import logging
 import os
 import random
-import tempfile
 import threading
 import time
 import uuid
-import warnings
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache, lru_cache
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol
-from urllib.parse import urlparse
+from typing import Any, NamedTuple
 
 import orjson
 
 from ml.core.params import MonitoringParams, load_params
-from ml.core.paths import DATA_DIR, MODEL_FILE, REPO_ROOT, TEST_FILE
+from ml.core.prediction_log_layout import LOG_SUFFIX, SAMPLE_RATE_ENV, URL_ENV, hour_partition
+from ml.serving.log_sinks import Sink, default_log_dir, sink_from_url
 
-# Git-ignored: logs are production data, not code.
-DEFAULT_LOG_DIR = DATA_DIR / "predictions"
-# Only a source checkout has it; a bento carries the modules and params.yaml alone.
-CHECKOUT_MARKER = REPO_ROOT / "dvc.yaml"
-URL_ENV = "PREDICTION_LOG_URL"
-SAMPLE_RATE_ENV = "PREDICTION_LOG_SAMPLE_RATE"
-LOG_SUFFIX = ".jsonl"
 _WARN_EVERY_S = 60.0
 # How often the writer looks at the queue between flushes.
 _POLL_S = 0.2
 
 log = logging.getLogger(__name__)
-
-
-# --- Metrics -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -91,100 +82,6 @@ def _metrics() -> _Metrics:
             "prediction_log_failures", "Failed writes of a batch to the prediction log sink."
         ),
     )
-
-
-# --- Sinks ---------------------------------------------------------------------------------
-
-
-class Sink(Protocol):
-    def write(self, key: str, body: bytes) -> None:
-        """Store `body` under the relative `key` (date=.../hour=.../name.jsonl)."""
-        ...
-
-
-class FolderSink:
-    """JSON-lines files under a local folder; each written whole, then renamed into place."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def write(self, key: str, body: bytes) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # A reader never sees half a file: write next to it, then rename atomically.
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp:
-            tmp.write(body)
-        Path(tmp.name).replace(target)
-
-    def __repr__(self) -> str:
-        return f"FolderSink({self.root})"
-
-
-def s3_client(attempts: int = 3) -> Any:
-    """An S3 client that fails fast: a dead endpoint must not hold batches for minutes.
-
-    boto3 reads AWS_ENDPOINT_URL itself, so S3-compatible stores and moto need no code here.
-    """
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=5, read_timeout=15, retries={"max_attempts": attempts, "mode": "standard"}
-    )
-    return boto3.client("s3", config=config)
-
-
-class S3Sink:
-    """One object per batch under s3://bucket/prefix/ (the bucket's default encryption applies)."""
-
-    def __init__(self, bucket: str, prefix: str, attempts: int = 3) -> None:
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.attempts = attempts
-        self._client: Any = None
-
-    def write(self, key: str, body: bytes) -> None:
-        if self._client is None:  # created on the writer thread, off the request path
-            self._client = s3_client(self.attempts)
-        full_key = f"{self.prefix}/{key}" if self.prefix else key
-        self._client.put_object(
-            Bucket=self.bucket, Key=full_key, Body=body, ContentType="application/x-ndjson"
-        )
-
-    def __repr__(self) -> str:
-        return f"S3Sink(s3://{self.bucket}/{self.prefix})"
-
-
-def split_s3_url(url: str) -> tuple[str, str]:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"not an s3://bucket/prefix URL: {url!r}")
-    return parsed.netloc, parsed.path.strip("/")
-
-
-def sink_from_url(url: str) -> Sink:
-    """`file:///abs/dir`, `file://relative/dir`, a plain path, or `s3://bucket/prefix`."""
-    parsed = urlparse(url)
-    if parsed.scheme == "s3":
-        return S3Sink(*split_s3_url(url))
-    if parsed.scheme == "file":
-        return FolderSink(Path(parsed.netloc + parsed.path))
-    if parsed.scheme == "":
-        return FolderSink(Path(url))
-    raise ValueError(
-        f"{URL_ENV}: unsupported scheme {parsed.scheme!r} in {url!r}; use file:// or s3://"
-    )
-
-
-def default_log_dir() -> Path:
-    """The repository's data/predictions in a source checkout, else the temporary directory's
-    `predictions` folder (a bento: `make serve` and `make run` pass the repository's instead)."""
-    if CHECKOUT_MARKER.is_file():
-        return DEFAULT_LOG_DIR
-    return Path(tempfile.gettempdir()) / "predictions"
-
-
-# --- Logger --------------------------------------------------------------------------------
 
 
 class _Request(NamedTuple):
@@ -226,8 +123,7 @@ def _row_dicts(rows: Any, columns: Sequence[str] | None) -> Iterable[Mapping[str
 
 @lru_cache(maxsize=64)
 def _partition(hours_since_epoch: int) -> str:
-    moment = datetime.fromtimestamp(hours_since_epoch * 3600, UTC)
-    return f"date={moment:%Y-%m-%d}/hour={moment:%H}"
+    return hour_partition(datetime.fromtimestamp(hours_since_epoch * 3600, UTC))
 
 
 class PredictionLogger:
@@ -350,8 +246,6 @@ class PredictionLogger:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    # -- writer thread --
-
     def _run(self) -> None:
         batch: list[_Request] = []
         rows = 0
@@ -427,149 +321,3 @@ def _lines(request: _Request, batch_id: str) -> list[bytes]:
             _row_dicts(request.rows, request.columns), request.predictions, strict=True
         )
     ]
-
-
-# --- Reading the log back (drift detection) ------------------------------------------------
-
-
-class LogReadError(ValueError):
-    """The logs can't be read; the message names the file and line."""
-
-
-def _date_partitions(since: datetime, until: datetime) -> set[str]:
-    days = (until.date() - since.date()).days
-    return {f"date={since.date() + timedelta(days=d):%Y-%m-%d}" for d in range(days + 1)}
-
-
-def _in_window(key: str, dates: set[str] | None) -> bool:
-    partition = next((part for part in key.split("/") if part.startswith("date=")), None)
-    return dates is None or partition is None or partition in dates
-
-
-def _log_files(source: str, dates: set[str] | None) -> Iterator[tuple[str, bytes]]:
-    """(name, content) of each log file under an s3:// prefix, a folder, or one file."""
-    if source.startswith("s3://"):
-        bucket, prefix = split_s3_url(source)
-        client = s3_client()
-        paginator = client.get_paginator("list_objects_v2")
-        base = f"{prefix}/" if prefix else ""
-        # With a time window, list only the date partitions it covers.
-        windowed = dates is not None and "date=" not in prefix
-        prefixes = [f"{base}{date}/" for date in sorted(dates)] if dates and windowed else [base]
-        for list_prefix in prefixes:
-            for page in paginator.paginate(Bucket=bucket, Prefix=list_prefix):
-                for item in page.get("Contents", []):
-                    key = item["Key"]
-                    if key.endswith(LOG_SUFFIX) and _in_window(key, dates):
-                        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-                        yield f"s3://{bucket}/{key}", body
-        return
-    path = Path(source)
-    if not path.exists():
-        raise LogReadError(f"{source}: no such file or folder")
-    if not path.is_dir():
-        yield source, path.read_bytes()
-        return
-    for file in sorted(path.rglob(f"*{LOG_SUFFIX}")):
-        if _in_window(file.relative_to(path).as_posix(), dates):
-            yield str(file), file.read_bytes()
-
-
-def read_records(source: str, *, hours: float | None = None) -> list[dict[str, Any]]:
-    """Every logged row under a folder, a file or an s3:// prefix, optionally of the last
-    `hours` only. Raises LogReadError naming the file and line of a malformed record."""
-    now = datetime.now(UTC)
-    since = now - timedelta(hours=hours) if hours else None
-    dates = _date_partitions(since, now) if since else None
-    records: list[dict[str, Any]] = []
-    for name, content in _log_files(source, dates):
-        for number, line in enumerate(content.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-                features, prediction = record["features"], record.get("prediction")
-                if not isinstance(features, dict):
-                    raise TypeError("'features' is not an object")
-                stamp = datetime.fromisoformat(record["timestamp"])
-            except (ValueError, KeyError, TypeError) as error:
-                raise LogReadError(
-                    f"{name}:{number}: not a prediction-log record ({error})"
-                ) from None
-            if since is not None and stamp < since:
-                continue
-            records.append({"features": features, "prediction": prediction})
-    return records
-
-
-# --- Benchmark -----------------------------------------------------------------------------
-
-
-def measure_overhead(
-    requests: int = 1000,
-    rows_per_request: int = 1,
-    *,
-    repeats: int = 5,
-    model_file: Path = MODEL_FILE,
-    rows_file: Path = TEST_FILE,
-) -> dict[str, float]:
-    """In-process predict vs predict + log, in rows/s (logging to a temporary folder).
-
-    Measures what the service's request path pays, writer thread included (it competes for the
-    GIL). Runs alternate and the best of `repeats` counts, so a busy machine skews both alike;
-    BLAS/OpenMP pools are held to one thread, as in the service.
-    """
-    import joblib
-    import pandas as pd
-    from threadpoolctl import threadpool_limits
-
-    from ml.core.features import CLASS_NAMES, FEATURE_NAMES
-
-    for needed in (model_file, rows_file):
-        if not needed.exists():
-            raise FileNotFoundError(f"{needed} not found: run `dvc repro` first")
-    model = joblib.load(model_file)
-    columns = list(FEATURE_NAMES)
-    table = pd.read_csv(rows_file)[columns]
-    # As the service does: rows as a float array, logged with their column names.
-    batches = [
-        table.sample(rows_per_request, replace=True, random_state=i).to_numpy(dtype=float)
-        for i in range(requests)
-    ]
-
-    def run(logger: PredictionLogger | None) -> tuple[float, float]:
-        """(rows/s, seconds spent inside log())."""
-        in_log = 0.0
-        start = time.perf_counter()
-        for rows in batches:
-            probabilities = model.predict_proba(rows)
-            best = probabilities.argmax(axis=1)
-            predictions = [(CLASS_NAMES[i], float(probabilities[r, i])) for r, i in enumerate(best)]
-            if logger is not None:
-                before = time.perf_counter()
-                logger.log(rows, predictions, columns=columns)
-                in_log += time.perf_counter() - before
-        return requests * rows_per_request / (time.perf_counter() - start), in_log
-
-    alone = logged = log_seconds = 0.0
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        threadpool_limits(1),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        logger = PredictionLogger(FolderSink(Path(folder)), queue_size=requests + 1)
-        run(None)  # warm-up
-        for _ in range(repeats):
-            alone = max(alone, run(None)[0])
-            rate, seconds = run(logger)
-            if rate > logged:
-                logged, log_seconds = rate, seconds
-            logger.flush()  # each run starts with an empty queue
-        logger.close()
-    return {
-        "rows_per_s_predict": alone,
-        "rows_per_s_predict_and_log": logged,
-        "overhead_percent": (alone / logged - 1.0) * 100.0,
-        "log_call_us": log_seconds / requests * 1e6,
-    }

@@ -18,21 +18,21 @@ body too large to be valid gets 413 unread):
     {"error": "1 validation error for PredictRequest",
      "detail": [{"type": "missing", "loc": ["rows", 3, "mean radius"], "msg": "Field required"}]}
 
-Every body is read as JSON whatever its Content-Type, so `curl -d @ml/serving/sample_request.json` works
-without a header, and a form or multipart body gets the same 400 instead of a parser's 500.
+Every body is read as JSON whatever its Content-Type, so `curl -d @ml/serving/sample_request.json`
+works without a header, and a form or multipart body gets the same 400 instead of a parser's 500.
 
 Operations: `/livez`, `/readyz`, and `/metrics` with BentoML's request metrics beside
 `predictions_total{class=...}` and the prediction log's `prediction_log_*_total` counters. Workers,
 threads, timeout, concurrency limit and batching come from params.yaml's `serve` section; each
 worker runs the model with one OpenMP thread.
 
-Prediction log (ml/serving/prediction_log.py, for drift detection): each answered row with its features,
-the bento tag and a timestamp, for a share of the model calls (`monitoring.log_sample_rate`,
-env PREDICTION_LOG_SAMPLE_RATE; 0 turns logging off). The sink is PREDICTION_LOG_URL
-(`s3://bucket/prefix` in the cluster; `make serve` and `make run` pass the repository's
-data/predictions/), else a `predictions` folder in the temporary directory: the one writable
-place of a container. The request only queues references; a background thread serializes and
-writes, and a failing sink is counted on /metrics, never answered to the client. Shutdown writes
+Prediction log (ml/serving/prediction_log.py, for drift detection): each answered row with its
+features, the bento tag and a timestamp, for a share of the model calls
+(`monitoring.log_sample_rate`, env PREDICTION_LOG_SAMPLE_RATE; 0 turns logging off). The sink is
+PREDICTION_LOG_URL (`s3://bucket/prefix` in the cluster; `make serve` and `make run` pass the
+repository's data/predictions/), else a `predictions` folder in the temporary directory: the one
+writable place of a container. The request only queues references; a background thread serializes
+and writes, and a failing sink is counted on /metrics, never answered to the client. Shutdown writes
 what is still queued.
 
 `/predict` itself is the batchable method: BentoML's dispatcher merges the rows of concurrent

@@ -35,8 +35,8 @@ from infra.helpers.iam import Irsa
 from infra.settings import Naming, ServingSettings
 from ml.core.artifacts import DRIFT_MODULE, reference_key
 from ml.core.identity import COST_LABEL_KEYS, load_identity
+from ml.core.prediction_log_layout import URL_ENV
 from ml.release.publish import publish_reference
-from ml.serving.prediction_log import URL_ENV
 from tests.infra.rendering import ACCOUNT_ID, render
 from tests.infra.unit import PROJECT, REPO_ROOT
 

@@ -7,7 +7,8 @@ import itertools
 import json
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,19 +16,10 @@ import joblib
 import pytest
 from aiohttp import web
 
-from ml.bench.run import (
-    LOGGING,
-    PEER,
-    SERVICE,
-    LoadResult,
-    closed_loop,
-    logging_ratios,
-    measure,
-    one_row_body,
-    ratio_table,
-    table,
-    verdict,
-)
+from ml.bench import run
+from ml.bench.load import LoadResult, closed_loop, measure, one_row_body
+from ml.bench.report import logging_ratios, ratio_table, table, verdict
+from ml.bench.servers import LOGGING, PEER, SERVICE
 from ml.serving.local import running
 from ml.serving.service import Row, Scorer
 from tests.conftest import free_port
@@ -121,6 +113,53 @@ def test_tables_are_markdown_with_a_row_per_run() -> None:
         "| 1 | 500 | 480 | 96.0% |",
         "| 64 | 2,000 | 1,800 | 90.0% |",
     ]
+
+
+def test_main_writes_the_report_and_prints_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make bench` end to end, its servers and measurements replaced by fixed results."""
+
+    @contextmanager
+    def servers(bento: str, log_dir: Path, peer_workers: int) -> Iterator[dict[str, str]]:
+        yield {name: f"http://{name}" for name in (SERVICE, LOGGING, PEER)}
+
+    async def loads(*_: object) -> list[LoadResult]:
+        return GOOD
+
+    overhead = dict.fromkeys(
+        ("rows_per_s_predict", "rows_per_s_predict_and_log", "overhead_percent", "log_call_us"), 1.0
+    )
+    monkeypatch.setattr(run, "noop_repro_seconds", lambda: 1.234)
+    monkeypatch.setattr(run, "predict_rows_per_s", lambda model, batch: 1000.0 * batch)
+    monkeypatch.setattr(run, "measure_overhead", lambda: overhead)
+    monkeypatch.setattr(run, "bench_servers", servers)
+    monkeypatch.setattr(run, "measure", loads)
+    monkeypatch.setattr(run, "logged_rows", lambda folder: 2280)
+    output = tmp_path / "bench.json"
+    run.main(["--bento", "clf:abc", "--output", str(output)])
+
+    report = json.loads(output.read_text())
+    assert list(report) == [
+        "bento",
+        "cpus",
+        "rows_per_request",
+        "warmup_s",
+        "load",
+        "prediction_log",
+        "predict_rows_per_s",
+        "noop_repro_s",
+        "problems",
+    ]
+    assert report["bento"] == "clf:abc" and report["problems"] == []
+    assert report["prediction_log"]["on_off_ratio"] == {"1": 0.96, "64": 0.9}
+    assert report["prediction_log"]["rows_logged"] == 2280
+    assert report["predict_rows_per_s"] == {"1": 1000, "64": 64000}
+    assert report["noop_repro_s"] == 1.23
+    assert len(report["load"]) == len(GOOD)
+    printed = capsys.readouterr().out
+    assert "| server | concurrency |" in printed and "no-op `dvc repro`: 1.23 s" in printed
+    assert printed.rstrip().endswith(f"targets met\nwrote {output}")
 
 
 async def interleaved_windows() -> tuple[list[LoadResult], dict[str, list[float]]]:

@@ -31,7 +31,9 @@ from ml.core.params import ParamsError, load_params, parse_params
 from ml.core.paths import REPO_ROOT
 from ml.monitoring import drift
 from ml.monitoring.report import FEATURE_COLUMNS
-from ml.serving.prediction_log import FolderSink, PredictionLogger, S3Sink
+from ml.monitoring.statistics import psi
+from ml.serving.log_sinks import FolderSink, S3Sink
+from ml.serving.prediction_log import PredictionLogger
 from tests.ml.http_recorder import recording_server
 
 SETTINGS = load_params().monitoring
@@ -97,9 +99,9 @@ def shifted(table: pd.DataFrame) -> pd.DataFrame:
 
 def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
     values = np.random.default_rng(0).normal(size=2000)
-    assert drift.psi(values, values, 10) == pytest.approx(0.0, abs=1e-12)
-    assert drift.psi(values, values + 1.0, 10) > 0.5
-    assert drift.psi(np.ones(50), np.ones(80), 10) == 0.0  # one bin only
+    assert psi(values, values, 10) == pytest.approx(0.0, abs=1e-12)
+    assert psi(values, values + 1.0, 10) > 0.5
+    assert psi(np.ones(50), np.ones(80), 10) == 0.0  # one bin only
 
 
 @pytest.mark.parametrize("sample", ["bootstrap of the reference", "held-out rows"])

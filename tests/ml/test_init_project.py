@@ -22,8 +22,18 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ml.core.identity import IdentityError, load_identity, parse_identity
 from ml.core.paths import REPO_ROOT
-from ml.forking import init_project
-from ml.forking.init_project import ProjectIdentity, main, problems, read_current
+from ml.forking.init_project import main
+from ml.forking.rename import spellings, sweep_pattern
+from ml.forking.tree import COPIER_ANSWERS_FILE, ENVIRONMENT_KEY, read_current, stack_files
+from ml.forking.values import (
+    AWS_REGIONS,
+    FIELD_NAMES,
+    NAME_MAX,
+    NAME_MIN,
+    ProjectIdentity,
+    problems,
+    too_long,
+)
 
 CURRENT = read_current(REPO_ROOT)
 OLD = CURRENT.identity
@@ -73,10 +83,7 @@ def tree_files(root: Path) -> list[str]:
 
 def args_for(identity: ProjectIdentity) -> list[str]:
     """`--option=value` for each field (so a value may start with a hyphen)."""
-    return [
-        f"{option}={getattr(identity, field)}"
-        for field, (option, _, _) in init_project.FIELD_NAMES.items()
-    ]
+    return [f"{option}={getattr(identity, field)}" for field, (option, _, _) in FIELD_NAMES.items()]
 
 
 def init(root: Path, identity: ProjectIdentity, *extra: str) -> int:
@@ -88,7 +95,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def old_spellings(identity: ProjectIdentity) -> list[str]:
-    return [*init_project.spellings(identity.name).values(), identity.repository]
+    return [*spellings(identity.name).values(), identity.repository]
 
 
 def stale(root: Path, identity: ProjectIdentity) -> list[str]:
@@ -149,7 +156,7 @@ def test_init_writes_the_new_identity_to_params(renamed: Path) -> None:
 
 def test_init_renames_the_pulumi_project_and_its_stacks(renamed: Path) -> None:
     assert yaml.safe_load((renamed / "Pulumi.yaml").read_text())["name"] == NEW.name
-    stacks = init_project.stack_files(renamed)
+    stacks = stack_files(renamed)
     assert stacks, "no Pulumi.<stack>.yaml to rename"
     for stack in stacks:
         config = yaml.safe_load(stack.read_text())["config"]
@@ -182,7 +189,7 @@ def test_init_edits_values_only(renamed: Path) -> None:
 
 def test_the_sweep_replaces_whole_words_in_every_spelling() -> None:
     renames = {"app": "shop", "APP": "SHOP", "TwoWords": "NewName", "two-words": "new-name"}
-    pattern = init_project.sweep_pattern(renames)
+    pattern = sweep_pattern(renames)
     text = "app apps snapp app-dev APP_KEY two-words-dev TwoWordsStack TwoWordsy"
     assert pattern.sub(lambda m: renames[m[0]], text) == (
         "shop apps snapp shop-dev SHOP_KEY new-name-dev NewNameStack TwoWordsy"
@@ -300,22 +307,22 @@ def test_invalid_input_is_named_and_nothing_changes(
 def test_name_limits_mirror_the_stack_naming(environment: str) -> None:
     from infra.settings import Naming
 
-    for length in range(init_project.NAME_MIN, 40):
+    for length in range(NAME_MIN, 40):
         name = "n" * length
-        assert init_project.too_long(name, environment) == Naming(name, environment).too_long()
+        assert too_long(name, environment) == Naming(name, environment).too_long()
 
 
 def test_a_name_too_long_for_a_stack_is_refused(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A longer environment leaves less room for the name in bucket and role names."""
-    stack = init_project.stack_files(project)[0]
-    key = f"{OLD.name}:{init_project.ENVIRONMENT_KEY}"
+    stack = stack_files(project)[0]
+    key = f"{OLD.name}:{ENVIRONMENT_KEY}"
     text = re.sub(rf"(?m)^(\s*{re.escape(key)}:).*$", r"\1 production-eu", stack.read_text())
     stack.write_text(text)
     git(project, "commit", "--quiet", "--all", "--message", "a longer environment")
     before = snapshot(project)
-    name = "n" * init_project.NAME_MAX
+    name = "n" * NAME_MAX
     assert init(project, replace(NEW, name=name)) == 2
     err = capsys.readouterr().err
     assert f"--name: {name!r} is too long" in err
@@ -372,11 +379,23 @@ def test_the_region_list_is_the_aws_partition() -> None:
     import botocore.session
 
     regions = botocore.session.get_session().get_available_regions("s3", "aws")
-    assert sorted(init_project.AWS_REGIONS) == sorted(regions)
+    assert sorted(AWS_REGIONS) == sorted(regions)
+
+
+def test_the_rename_runs_without_installed_packages() -> None:
+    """copier runs it with bare python3: no module of ml/forking may need a third-party package."""
+    modules = sorted(f"ml.forking.{path.stem}" for path in (REPO_ROOT / "ml/forking").glob("*.py"))
+    # -S: no site-packages, so an import of anything outside the standard library fails.
+    check = f"import {', '.join(modules)}"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", check], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ml.forking.init_project" in modules
 
 
 COPIER = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
-ANSWERS_TEMPLATE = REPO_ROOT / (init_project.COPIER_ANSWERS_FILE + COPIER["_templates_suffix"])
+ANSWERS_TEMPLATE = REPO_ROOT / (COPIER_ANSWERS_FILE + COPIER["_templates_suffix"])
 # copier renders the answers template away: a project it made is no template for these tests.
 copier_template_only = pytest.mark.skipif(
     not ANSWERS_TEMPLATE.is_file(), reason="a project made by copier holds no answers template"
@@ -393,7 +412,7 @@ def copier_verdict(question: str, value: str) -> bool:
     ("field", "value"), [(f, v) for f, values in SAMPLES.items() for v in values if v]
 )
 def test_copier_validators_mirror_init(field: str, value: str) -> None:
-    question = init_project.FIELD_NAMES[field][1]
+    question = FIELD_NAMES[field][1]
     assert copier_verdict(question, value) == (not problems(with_value(field, value)))
     if field == "team":
         assert copier_verdict("cost_center", value) == (
@@ -402,14 +421,14 @@ def test_copier_validators_mirror_init(field: str, value: str) -> None:
 
 
 def test_copier_asks_what_init_takes() -> None:
-    assert COPIER["_answers_file"] == init_project.COPIER_ANSWERS_FILE
-    assert COPIER["aws_region"]["choices"] == list(init_project.AWS_REGIONS)
+    assert COPIER["_answers_file"] == COPIER_ANSWERS_FILE
+    assert COPIER["aws_region"]["choices"] == list(AWS_REGIONS)
     (task,) = COPIER["_tasks"]
     command = task["command"]
     assert command[1:3] == ["-m", "ml.forking.init_project"]
-    for option, question, _ in init_project.FIELD_NAMES.values():
+    for option, question, _ in FIELD_NAMES.values():
         assert command[command.index(option) + 1] == f"{{{{ {question} }}}}"
-    assert ANSWERS_TEMPLATE.is_file() or (REPO_ROOT / init_project.COPIER_ANSWERS_FILE).is_file()
+    assert ANSWERS_TEMPLATE.is_file() or (REPO_ROOT / COPIER_ANSWERS_FILE).is_file()
 
 
 def test_copier_proposes_a_valid_name_from_the_folder() -> None:
@@ -420,10 +439,7 @@ def test_copier_proposes_a_valid_name_from_the_folder() -> None:
 
 
 def copier_data(identity: ProjectIdentity) -> dict[str, str]:
-    return {
-        question: getattr(identity, field)
-        for field, (_, question, _) in init_project.FIELD_NAMES.items()
-    }
+    return {question: getattr(identity, field) for field, (_, question, _) in FIELD_NAMES.items()}
 
 
 @pytest.mark.slow
@@ -441,7 +457,7 @@ def test_copier_copy_then_update(template: Path, tmp_path: Path) -> None:
     git(destination, "commit", "--quiet", "--message", "start")
     assert stale(destination, OLD) == []
     assert load_identity(destination / "params.yaml").project == NEW.name
-    answers = yaml.safe_load((destination / init_project.COPIER_ANSWERS_FILE).read_text())
+    answers = yaml.safe_load((destination / COPIER_ANSWERS_FILE).read_text())
     assert answers["_src_path"] == str(template)
     assert {k: answers[k] for k in copier_data(NEW)} == copier_data(NEW)
 
@@ -452,14 +468,12 @@ def test_copier_copy_then_update(template: Path, tmp_path: Path) -> None:
         file.write(f"# Dashboards: {OLD.name}-dashboards\n")
     git(clone, "add", "--all")
     git(clone, "commit", "--quiet", "--message", "dashboards")
-    answers_text = (destination / init_project.COPIER_ANSWERS_FILE).read_text()
-    (destination / init_project.COPIER_ANSWERS_FILE).write_text(
-        answers_text.replace(str(template), str(clone))
-    )
+    answers_text = (destination / COPIER_ANSWERS_FILE).read_text()
+    (destination / COPIER_ANSWERS_FILE).write_text(answers_text.replace(str(template), str(clone)))
     git(destination, "commit", "--quiet", "--all", "--message", "follow the moved template")
     run_update(
         destination,
-        answers_file=init_project.COPIER_ANSWERS_FILE,
+        answers_file=COPIER_ANSWERS_FILE,
         defaults=True,
         overwrite=True,
         unsafe=True,
@@ -473,7 +487,7 @@ def test_copier_copy_then_update(template: Path, tmp_path: Path) -> None:
     # Renamed again by `make init`, the answers follow, so the next update renders the new name.
     git(destination, "commit", "--quiet", "--all", "--message", "update")
     assert init(destination, NEWER) == 0
-    answers = yaml.safe_load((destination / init_project.COPIER_ANSWERS_FILE).read_text())
+    answers = yaml.safe_load((destination / COPIER_ANSWERS_FILE).read_text())
     assert {k: answers[k] for k in copier_data(NEWER)} == copier_data(NEWER)
     assert answers["_src_path"] == str(clone)
 

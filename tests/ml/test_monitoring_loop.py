@@ -1,7 +1,7 @@
 """The monitoring loop, end to end on this machine: the packaged bento serves and logs what it
-answers, `make drift` (python -m ml.monitoring.drift) judges those logs against the training rows, and on
-drift the retraining dispatch follows (to a local stand-in for GitHub's API), or without a token
-the command to send it is printed."""
+answers, `make drift` (python -m ml.monitoring.drift) judges those logs against the training
+rows, and on drift the retraining dispatch follows (to a local stand-in for GitHub's API), or
+without a token the command to send it is printed."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ import pytest
 from ml.core.features import FEATURE_NAMES
 from ml.core.identity import load_identity
 from ml.core.paths import REPO_ROOT
+from ml.core.prediction_log_layout import SAMPLE_RATE_ENV, URL_ENV
 from ml.monitoring import drift
 from ml.monitoring.dispatch import EVENT_TYPE, TOKEN_ENVS
 from ml.serving.local import running, serve_command
-from ml.serving.prediction_log import SAMPLE_RATE_ENV, URL_ENV
 from tests.conftest import free_port
 from tests.ml.http_recorder import recording_server
 from tests.ml.packaging import Inputs, run_package, write_inputs

@@ -21,22 +21,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import ml.serving.prediction_log
+import ml.serving.log_sinks
+from ml.bench.log_overhead import measure_overhead
 from ml.core.features import FEATURE_NAMES
 from ml.core.params import load_params
-from ml.serving.prediction_log import (
-    DEFAULT_LOG_DIR,
-    SAMPLE_RATE_ENV,
-    URL_ENV,
-    FolderSink,
-    LogReadError,
-    PredictionLogger,
-    S3Sink,
-    default_log_dir,
-    measure_overhead,
-    read_records,
-    sink_from_url,
-)
+from ml.core.prediction_log_layout import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
+from ml.monitoring.log_reader import LogReadError, read_records
+from ml.serving.log_sinks import FolderSink, S3Sink, default_log_dir, sink_from_url
+from ml.serving.prediction_log import PredictionLogger
 from tests.conftest import free_port
 
 ROW = dict.fromkeys(FEATURE_NAMES, 1.5)
@@ -207,8 +199,8 @@ def test_default_folder_is_the_checkout_s_or_a_temporary_one_in_a_bento(
 ) -> None:
     assert default_log_dir() == DEFAULT_LOG_DIR  # these tests run from a source checkout
     # A bento's source folder holds the modules and params.yaml, not dvc.yaml.
-    monkeypatch.setattr(ml.serving.prediction_log, "CHECKOUT_MARKER", tmp_path / "dvc.yaml")
-    monkeypatch.setattr(ml.serving.prediction_log.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(ml.serving.log_sinks, "CHECKOUT_MARKER", tmp_path / "dvc.yaml")
+    monkeypatch.setattr(ml.serving.log_sinks.tempfile, "tempdir", str(tmp_path))
     assert default_log_dir() == tmp_path / "predictions"
     monkeypatch.delenv(URL_ENV, raising=False)
     with PredictionLogger.from_env() as logger:

@@ -19,6 +19,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from ml.core.features import CLASS_NAMES, FEATURE_NAMES
 from ml.core.params import load_params
 from ml.core.paths import SAMPLE_REQUEST
+from ml.core.prediction_log_layout import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
 from ml.serving.demo import malformed_body
 from ml.serving.local import (
     NoBentoError,
@@ -28,7 +29,6 @@ from ml.serving.local import (
     running,
     serve_command,
 )
-from ml.serving.prediction_log import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
 from ml.serving.service import MAX_BODY_BYTES, Row, Scorer, validation_errors
 from tests.conftest import free_port
 from tests.ml.packaging import Inputs, run_package, write_inputs

@@ -1,0 +1,56 @@
+"""In-process timings `make bench` reports beside the load: the model's own predict rate and a
+`dvc repro` with nothing to do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from ml.core.paths import REPO_ROOT, SAMPLE_REQUEST
+from ml.serving.local import venv_env
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run; the message says why."""
+
+
+def predict_rows_per_s(model_file: Path, batch: int, seconds: float = 1.5) -> float:
+    """The model's own predict_proba rows/s in this process, one OpenMP thread, fixed batch."""
+    import joblib
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    model = joblib.load(model_file)
+    rows = json.loads(SAMPLE_REQUEST.read_text(encoding="utf-8"))["rows"]
+    table = pd.DataFrame([rows[i % len(rows)] for i in range(batch)])
+    features = table[list(model.feature_names_in_)].to_numpy()
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an array for a model fitted on named columns
+        model.predict_proba(features)
+        calls, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            model.predict_proba(features)
+            calls += 1
+    return calls * batch / elapsed
+
+
+def noop_repro_seconds() -> float:
+    """`dvc repro` run twice; the second has nothing to do: that is the time reported."""
+    started = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "dvc", "repro"],
+            cwd=REPO_ROOT,
+            env=venv_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BenchError(f"`dvc repro` failed:\n{result.stdout}{result.stderr}")
+    return time.perf_counter() - started
