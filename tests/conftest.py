@@ -1,18 +1,14 @@
-"""Fixtures shared by every test folder: a real S3 API from moto's server on 127.0.0.1."""
+"""Fixtures shared by every test folder: a real S3 API from moto's server on 127.0.0.1, and the
+whole DVC pipeline reproduced once in a fresh copy of the repository."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, on the loopback interface."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.network import free_port
+from tests.support.repo import PipelineRun, new_repo
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +39,15 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    """The whole DVC pipeline reproduced once in a fresh copy, its results committed.
+
+    Tests that change the copy work on `clone_repo(pipeline_run.repo, ...)` instead.
+    """
+    repo = new_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    result = repo.dvc("repro")
+    repo.commit("pipeline results")
+    return PipelineRun(repo, result.stdout + result.stderr)

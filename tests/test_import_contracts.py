@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from ml.core.paths import REPO_ROOT
+
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

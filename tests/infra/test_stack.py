@@ -17,8 +17,8 @@ from infra.helpers.iam import STS_AUDIENCE
 from infra.helpers.labels import ACCELERATOR_LABEL
 from infra.helpers.tags import cost_labels, cost_tags
 from ml.core.artifacts import bento_report
-from tests.infra.plans import plan_json
-from tests.infra.unit import PROJECT, stack_settings
+from tests.support.plans import plan_json
+from tests.support.pulumi_unit import PROJECT, stack_settings
 
 STACKS = ("dev", "prod")
 EXPLICIT_PROVIDER_PACKAGES = ("aws", "kubernetes")

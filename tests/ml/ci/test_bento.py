@@ -11,7 +11,7 @@ import pytest
 
 from ml.ci.bento import RECORDS, import_
 from ml.core.artifacts import ShipError
-from tests.ml.tiny_bento import bentoml_env, build_tiny_bento
+from tests.support.tiny_bento import bentoml_env, build_tiny_bento
 
 
 def _call(function: str, folder: Path, root: Path, home: Path) -> subprocess.CompletedProcess:

@@ -1,0 +1,93 @@
+"""DVC's remotes: the local default works out of the box, S3 (moto) round-trips into a fresh
+clone, and an unreachable remote fails loudly without touching local data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.support.network import free_port
+from tests.support.repo import (
+    BIN,
+    CACHED,
+    UP_TO_DATE,
+    PipelineRun,
+    RepoCopy,
+    clone_repo,
+    fingerprints,
+    tool_env,
+)
+
+BUCKET = "pipeline-data"
+pytestmark = pytest.mark.slow
+
+
+def _drop_local_data(repo: RepoCopy) -> None:
+    for name in CACHED:
+        (repo.root / name).unlink()
+    shutil.rmtree(repo.root / ".dvc" / "cache")
+
+
+def test_push_and_pull_with_the_default_local_remote(
+    pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    repo = clone_repo(pipeline_run.repo, tmp_path / "repo")
+    before = fingerprints(repo, CACHED)
+
+    repo.dvc("push")
+    _drop_local_data(repo)
+    repo.dvc("pull")
+
+    assert fingerprints(repo, CACHED) == before
+    assert (repo.root / ".dvc" / "storage" / "files" / "md5").is_dir()
+    assert UP_TO_DATE in repo.dvc("status").stdout
+
+
+def test_s3_remote_round_trip_into_a_fresh_clone(
+    pipeline_run: PipelineRun, aws_env: str, tmp_path: Path
+) -> None:
+    boto3.client("s3", endpoint_url=aws_env).create_bucket(Bucket=BUCKET)
+    pusher = clone_repo(pipeline_run.repo, tmp_path / "pusher")
+    before = fingerprints(pusher, CACHED)
+
+    # The Makefile's own target makes S3 the default remote (`-o setup`: the venv is ours).
+    pusher.run(
+        "make", "-o", "setup", "remote-s3", f"BIN={BIN}", f"BUCKET={BUCKET}", f"ENDPOINT={aws_env}"
+    )
+    pusher.dvc("push")
+    pusher.commit("store data in S3")
+    listed = boto3.client("s3", endpoint_url=aws_env).list_objects_v2(Bucket=BUCKET)
+    assert len(listed["Contents"]) == len(CACHED)
+
+    fresh = tmp_path / "fresh"
+    pusher.run("git", "clone", "-q", pusher.root, fresh)
+    clone = RepoCopy(fresh, tool_env(fresh))
+    assert not (fresh / "models" / "model.joblib").exists()
+    clone.dvc("pull")
+
+    assert fingerprints(clone, CACHED) == before
+    assert UP_TO_DATE in clone.dvc("status").stdout
+
+
+def test_an_unreachable_remote_fails_and_keeps_local_data(
+    pipeline_run: PipelineRun, aws_env: str, tmp_path: Path
+) -> None:
+    repo = clone_repo(pipeline_run.repo, tmp_path / "repo")
+    repo.dvc("remote", "add", "--local", "offline", f"s3://{BUCKET}/dvc")
+    repo.dvc(
+        "remote", "modify", "--local", "offline", "endpointurl", f"http://127.0.0.1:{free_port()}"
+    )
+    before = fingerprints(repo, CACHED)
+    no_retries = {"AWS_MAX_ATTEMPTS": "1"}
+
+    pushed = repo.run(BIN / "dvc", "push", "-r", "offline", check=False, env=no_retries)
+    pulled = repo.run(BIN / "dvc", "pull", "-r", "offline", check=False, env=no_retries)
+
+    for result in (pushed, pulled):
+        assert result.returncode != 0
+        assert "Could not connect to the endpoint URL" in result.stderr
+    assert fingerprints(repo, CACHED) == before
+    assert UP_TO_DATE in repo.dvc("status").stdout

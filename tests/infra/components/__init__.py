@@ -1,0 +1,1 @@
+"""Tests of infra/components, one file per component."""

@@ -1,0 +1,300 @@
+"""The EKS cluster: control plane, node pools, IRSA, autoscaler, GPU device plugin, volumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.components.cluster import AUTOSCALER_TEMPLATE, EBS_CSI_ADDON, GP3_STORAGE_CLASS
+from infra.helpers.charts import (
+    AUTOSCALER_CHART_REPO,
+    CLUSTER_AUTOSCALER_CHARTS,
+    NVIDIA_DEVICE_PLUGIN,
+)
+from infra.helpers.labels import (
+    ACCELERATOR_LABEL,
+    DEVICE_PLUGIN_LABEL,
+    NODE_POOL_LABEL,
+    WORKLOAD_LABEL,
+)
+from infra.helpers.tags import cost_labels, cost_tags
+from infra.settings import GpuPool, StackSettings
+from infra.tools.mocks import ACCOUNT_ID
+from tests.support.pulumi_unit import KEY, Declared, declare, policy, stack_cluster, stack_settings
+
+ADMIN = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-admins"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ASG_TAG = "aws:autoscaling/tag:Tag"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def build(settings: StackSettings) -> Declared:
+    def program(provider, account):
+        cluster = stack_cluster(settings, provider, account)
+        return {"kubeconfig": cluster.kubeconfig, "issuer": cluster.oidc_issuer_url}
+
+    return declare(program, settings)
+
+
+@pytest.fixture(scope="module")
+def prod() -> Declared:
+    return build(stack_settings("prod"))
+
+
+@pytest.fixture(scope="module")
+def bottlerocket() -> Declared:
+    """dev with its GPU pool on Bottlerocket (device plugin built in) and an extra admin."""
+    settings = stack_settings("dev")
+    gpu = settings.cluster.gpu_pools[0].model_copy(
+        update={"ami_type": "BOTTLEROCKET_x86_64_NVIDIA"}
+    )
+    cluster = settings.cluster.model_copy(update={"gpu_pools": [gpu], "admin_role_arns": [ADMIN]})
+    return build(settings.model_copy(update={"cluster": cluster}))
+
+
+def releases(declared: Declared) -> dict[str, dict]:
+    return {r.name: r.inputs for r in declared.of_type(RELEASE)}
+
+
+def test_control_plane_is_locked_down(prod: Declared) -> None:
+    settings = stack_settings("prod")
+    cluster = prod.one("aws:eks/cluster:Cluster").inputs
+    assert cluster["name"] == settings.naming.cluster
+    assert cluster["version"] == settings.cluster.version
+    assert cluster["accessConfig"] == {
+        "authenticationMode": "API",
+        "bootstrapClusterCreatorAdminPermissions": True,
+    }
+    assert cluster["encryptionConfig"] == {"provider": {"keyArn": KEY}, "resources": ["secrets"]}
+    assert cluster["enabledClusterLogTypes"] == list(settings.cluster.log_types)
+    assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster["deletionProtection"] is True
+    assert cluster["vpcConfig"]["endpointPrivateAccess"] is True
+    logs = prod.one("aws:cloudwatch/logGroup:LogGroup").inputs
+    assert logs == {
+        "name": settings.naming.cluster_log_group,
+        "retentionInDays": settings.cluster.log_retention_days,
+        "kmsKeyId": KEY,
+    }
+
+
+def test_cluster_and_node_roles_use_managed_policies(prod: Declared) -> None:
+    attached = {
+        r.inputs["policyArn"].rsplit("/", 1)[1]
+        for r in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
+    assert {
+        "AmazonEKSClusterPolicy",
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryPullOnly",
+    } <= attached
+    secrets = prod.one("aws:iam/rolePolicy:RolePolicy", "cluster-secrets-key").inputs
+    (statement,) = policy(secrets["policy"])["Statement"]
+    assert statement["Resource"] == KEY
+
+
+def test_irsa_provider_trusts_the_cluster_issuer(prod: Declared) -> None:
+    provider = prod.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "irsa").inputs
+    assert provider["url"] == prod.values["issuer"]
+    assert provider["clientIdLists"] == ["sts.amazonaws.com"]
+
+
+def test_gpu_pools_scale_from_zero_behind_a_taint(prod: Declared) -> None:
+    settings = stack_settings("prod").cluster
+    groups = {r.name: r.inputs for r in prod.of_type(NODE_GROUP)}
+    assert set(groups) == {"system", *(p.name for p in settings.gpu_pools)}
+    for pool in settings.gpu_pools:
+        group = groups[pool.name]
+        assert group["scalingConfig"]["minSize"] == 0
+        assert group["taints"] == [
+            {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+        ]
+        assert group["amiType"] == pool.ami_type
+        assert group["capacityType"] == pool.capacity_type
+        assert group["instanceTypes"] == pool.instance_types
+        labels = group["labels"]
+        assert labels[ACCELERATOR_LABEL] == "nvidia"
+        assert labels[NODE_POOL_LABEL] == pool.name
+        assert labels[WORKLOAD_LABEL] == pool.workload_type
+        assert labels[DEVICE_PLUGIN_LABEL] == "daemonset"
+        assert cost_labels(stack_settings("prod")).items() <= labels.items()
+    system = groups["system"]
+    assert system["taints"] == [] and system["capacityType"] == "ON_DEMAND"
+    assert system["scalingConfig"]["minSize"] == settings.system_pool.min_size
+
+
+def test_launch_templates_encrypt_require_imdsv2_and_tag_instances(prod: Declared) -> None:
+    tags = cost_tags(stack_settings("prod"))
+    for template in prod.of_type(LAUNCH_TEMPLATE):
+        inputs = template.inputs
+        (device,) = inputs["blockDeviceMappings"]
+        assert device["deviceName"] == "/dev/xvda"
+        assert device["ebs"]["encrypted"] == "true" and device["ebs"]["volumeType"] == "gp3"
+        assert inputs["metadataOptions"]["httpTokens"] == "required"
+        assert inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        kinds = {spec["resourceType"]: spec["tags"] for spec in inputs["tagSpecifications"]}
+        assert {"instance", "volume"} <= set(kinds)
+        for spec_tags in kinds.values():
+            assert tags.items() <= spec_tags.items()
+    group = next(r for r in prod.of_type(NODE_GROUP) if r.name == "gpu-spot").inputs
+    assert group["launchTemplate"]["id"].startswith("lt-")
+    assert "diskSize" not in group  # the launch template sizes the disk
+
+
+def asg_tags(declared: Declared, pool: str) -> dict[str, dict]:
+    return {
+        r.inputs["tag"]["key"]: r.inputs
+        for r in declared.of_type(ASG_TAG)
+        if r.name.startswith(f"{pool}-")
+        and r.parent is not None
+        and r.parent.endswith(f"NodePool::{pool}")
+    }
+
+
+def test_asg_tags_let_the_autoscaler_build_gpu_nodes_from_zero(prod: Declared) -> None:
+    settings = stack_settings("prod")
+    pool = next(p for p in settings.cluster.gpu_pools if p.name == "gpu-spot")
+    tags = asg_tags(prod, pool.name)
+    expected = {
+        f"{AUTOSCALER_TEMPLATE}/taint/nvidia.com/gpu": "true:NoSchedule",
+        f"{AUTOSCALER_TEMPLATE}/resources/nvidia.com/gpu": str(pool.gpus_per_node),
+        f"{AUTOSCALER_TEMPLATE}/label/{ACCELERATOR_LABEL}": "nvidia",
+        f"{AUTOSCALER_TEMPLATE}/label/{NODE_POOL_LABEL}": pool.name,
+        f"{AUTOSCALER_TEMPLATE}/label/eks.amazonaws.com/capacityType": "SPOT",
+        **cost_tags(settings),
+    }
+    assert {k: v["tag"]["value"] for k, v in tags.items() if k in expected} == expected
+    for tag in tags.values():
+        assert tag["tag"]["propagateAtLaunch"] is False
+        assert tag["autoscalingGroupName"].startswith("eks-")
+
+
+def test_autoscaler_release_is_pinned_and_its_role_scoped(prod: Declared) -> None:
+    settings = stack_settings("prod")
+    release = releases(prod)["cluster-autoscaler"]
+    assert release["version"] == CLUSTER_AUTOSCALER_CHARTS[settings.cluster.version]
+    assert release["repositoryOpts"] == {"repo": AUTOSCALER_CHART_REPO}
+    assert release["namespace"] == "kube-system"
+    values = release["values"]
+    assert values["autoDiscovery"] == {"clusterName": settings.naming.cluster}
+    assert values["nodeSelector"] == {NODE_POOL_LABEL: "system"}
+    role_arn = values["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    logical = settings.naming.role("cluster-autoscaler")
+    assert f":role/{logical}-" in role_arn
+    role = prod.one("aws:iam/role:Role", logical)
+    (trust,) = policy(role.inputs["assumeRolePolicy"])["Statement"]
+    host = prod.values["issuer"].removeprefix("https://")
+    assert trust["Condition"]["StringEquals"] == {
+        f"{host}:aud": "sts.amazonaws.com",
+        f"{host}:sub": ["system:serviceaccount:kube-system:cluster-autoscaler"],
+    }
+    inline = prod.one("aws:iam/rolePolicy:RolePolicy", "cluster-autoscaler").inputs
+    resize = next(
+        s for s in policy(inline["policy"])["Statement"] if s["Sid"] == "ResizeOwnNodeGroups"
+    )
+    owner = f"autoscaling:ResourceTag/k8s.io/cluster-autoscaler/{settings.naming.cluster}"
+    assert resize["Condition"]["StringEquals"][owner] == "owned"
+    assert resize["Resource"] != "*"
+
+
+def test_device_plugin_runs_only_on_gpu_nodes(prod: Declared) -> None:
+    release = releases(prod)["nvidia-device-plugin"]
+    assert release["version"] == NVIDIA_DEVICE_PLUGIN.version
+    terms = release["values"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert terms == [
+        {
+            "matchExpressions": [
+                {"key": ACCELERATOR_LABEL, "operator": "In", "values": ["nvidia"]},
+                {"key": DEVICE_PLUGIN_LABEL, "operator": "In", "values": ["daemonset"]},
+            ]
+        }
+    ]
+    tolerated = {t["key"] for t in release["values"]["tolerations"]}
+    assert "nvidia.com/gpu" in tolerated
+
+
+def test_helm_releases_go_through_the_cluster_kubeconfig(prod: Declared) -> None:
+    kubernetes = prod.one("pulumi:providers:kubernetes")
+    for release in prod.of_type(RELEASE):
+        assert release.provider == kubernetes.urn
+    config = json.loads(prod.values["kubeconfig"])
+    command = config["users"][0]["user"]["exec"]
+    assert command["command"] == "aws"
+    assert command["args"][:4] == [
+        "eks",
+        "get-token",
+        "--cluster-name",
+        stack_settings("prod").naming.cluster,
+    ]
+    assert "token" not in json.dumps(config["users"][0]["user"]).replace("get-token", "")
+
+
+def test_bottlerocket_gpu_pool_uses_its_data_volume_and_builtin_plugin(
+    bottlerocket: Declared,
+) -> None:
+    template = bottlerocket.one(LAUNCH_TEMPLATE, "gpu-spot").inputs
+    assert template["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
+    group = bottlerocket.one(NODE_GROUP, "gpu-spot").inputs
+    assert group["labels"][DEVICE_PLUGIN_LABEL] == "builtin"
+    assert "nvidia-device-plugin" not in releases(bottlerocket)
+
+
+def test_admin_roles_get_cluster_admin_access(bottlerocket: Declared) -> None:
+    entry = bottlerocket.one("aws:eks/accessEntry:AccessEntry", "admin-0").inputs
+    assert entry["principalArn"] == ADMIN and entry["type"] == "STANDARD"
+    association = bottlerocket.one(
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "admin-0"
+    ).inputs
+    assert association["policyArn"].endswith("cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    assert association["accessScope"] == {"type": "cluster"}
+
+
+def test_gpu_pool_model_knows_its_gpu_count() -> None:
+    pool = stack_settings("prod").cluster.gpu_pools[0]
+    assert isinstance(pool, GpuPool) and pool.gpus_per_node == 1
+
+
+def test_volumes_come_from_the_ebs_csi_driver_encrypted_and_cost_tagged(prod: Declared) -> None:
+    addon = prod.one("aws:eks/addon:Addon", EBS_CSI_ADDON).inputs
+    role_name = f"{stack_settings('prod').naming.prefix}-ebs-csi"
+    role = prod.one("aws:iam/role:Role", role_name)
+    assert addon["serviceAccountRoleArn"].startswith(f"arn:aws:iam::{ACCOUNT_ID}:role/{role_name}-")
+    (trust,) = policy(role.inputs["assumeRolePolicy"])["Statement"]
+    (subject,) = [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    assert subject == ["system:serviceaccount:kube-system:ebs-csi-controller-sa"]
+    attachment = prod.one(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs-csi-AmazonEBSCSIDriverPolicy"
+    )
+    assert attachment.inputs["policyArn"] == (
+        "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+    storage_class = prod.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs
+    assert storage_class["metadata"]["name"] == GP3_STORAGE_CLASS
+    assert storage_class["provisioner"] == "ebs.csi.aws.com"
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+    parameters = storage_class["parameters"]
+    assert (parameters["type"], parameters["encrypted"]) == ("gp3", "true")
+    specs = [v for k, v in parameters.items() if k.startswith("tagSpecification_")]
+    tagged = dict(spec.split("=", 1) for spec in specs)
+    assert tagged == cost_tags(stack_settings("prod"))
+
+
+def test_stacks_find_the_cluster_under_its_former_type_tokens(prod: Declared) -> None:
+    """The components were `mlops:infra:*` before: each resource under them keeps its old URN
+    as an alias, so `pulumi up` on an existing stack updates instead of replacing."""
+    renamed = {
+        f"mlops:cluster:{name}": f"mlops:infra:{name}"
+        for name in ("Cluster", "NodePool", "ClusterAutoscaler", "NvidiaDevicePlugin")
+    }
+    moved = [r for r in prod.registrations if "mlops:cluster:" in r.urn]
+    assert {r.type for r in moved if r.type.startswith("mlops:")} == set(renamed)
+    for registration in moved:
+        former = registration.urn
+        for new, old in renamed.items():
+            former = former.replace(new, old)
+        assert former in registration.aliases, registration.urn

@@ -1,0 +1,52 @@
+"""Moving and renaming code must not orphan a deployed resource: every URN the dev and prod plans
+declared before the layout changed (tests/data/plans/urns.json, recorded from the plans of the
+earlier main) is still declared, or is an alias of a resource declared now, so `pulumi up` on an
+existing stack updates in place instead of replacing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ml.core.identity import load_identity
+from tests.support.paths import TEST_DATA
+from tests.support.plans import plan_json
+
+RECORDED = TEST_DATA / "plans" / "urns.json"
+# The project the URNs were recorded under; a renamed fork's plans carry its own name.
+RECORDED_PROJECT = "mlops-template"
+
+
+def recorded_urns(stack: str) -> set[str]:
+    project = load_identity().project
+    urns = json.loads(RECORDED.read_text(encoding="utf-8"))[stack]
+    return {urn.replace(f"::{RECORDED_PROJECT}::", f"::{project}::", 1) for urn in urns}
+
+
+def reachable_urns(plan: dict) -> set[str]:
+    return {urn for r in plan["resources"] for urn in (r["urn"], *r["aliases"])}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_recorded_urn_is_still_declared_or_aliased(stack: str) -> None:
+    plan = plan_json(stack)
+    lost = recorded_urns(stack) - reachable_urns(plan)
+    assert not lost, f"{len(lost)} resources would be replaced: {sorted(lost)[:5]}"
+    # Nothing is declared twice under one old name (two resources claiming one state).
+    claims = [urn for r in plan["resources"] for urn in r["aliases"]]
+    assert len(claims) == len(set(claims))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_stack_declares_as_many_resources_as_before(stack: str) -> None:
+    assert len(plan_json(stack)["resources"]) == len(recorded_urns(stack))
+
+
+def test_a_lost_urn_is_caught() -> None:
+    # The check above would notice a resource renamed without an alias.
+    plan = plan_json("dev")
+    first = plan["resources"][0]
+    renamed = {**first, "urn": first["urn"] + "-renamed", "aliases": []}
+    broken = {**plan, "resources": [renamed, *plan["resources"][1:]]}
+    assert recorded_urns("dev") - reachable_urns(broken)

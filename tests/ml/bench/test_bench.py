@@ -1,0 +1,209 @@
+"""The benchmark's parts: the closed-loop load generator, the verdict, the FastAPI peer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import joblib
+import pytest
+from aiohttp import web
+
+from ml.bench import run
+from ml.bench.load import LoadResult, closed_loop, measure, one_row_body
+from ml.bench.report import logging_ratios, ratio_table, table, verdict
+from ml.bench.servers import LOGGING, PEER, SERVICE
+from ml.serving.local import running
+from ml.serving.service import Row, Scorer
+from tests.support.network import free_port
+from tests.support.packaging import write_inputs
+
+
+async def predict_server(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> tuple[web.AppRunner, str]:
+    """A server answering POST /predict with `handler` on a free local port, and its URL."""
+    app = web.Application()
+    app.router.add_post("/predict", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def load_against_flaky_server(concurrency: int) -> LoadResult:
+    """Every third request answered 503, the others 200, by a server on a free port."""
+    counter = itertools.count()
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=503 if next(counter) % 3 == 0 else 200, text="[]")
+
+    runner, url = await predict_server(handler)
+    try:
+        raw, rows = one_row_body()
+        return await closed_loop(url, raw, rows, "flaky", concurrency, 0.2, 0.6)
+    finally:
+        await runner.cleanup()
+
+
+def test_closed_loop_counts_answers_and_errors_in_the_window_only() -> None:
+    result = asyncio.run(load_against_flaky_server(concurrency=4))
+    assert result.ok > 10
+    assert set(result.errors) == {"http 503"}
+    # About one in three, once the warm-up's requests are left out.
+    assert 0.2 < result.errors["http 503"] / (result.ok + result.errors["http 503"]) < 0.45
+    summary = result.summary()
+    assert summary["rows_per_s"] == summary["requests_per_s"] == round(result.ok / 0.6, 1)
+    assert 0 < summary["p50_ms"] <= summary["p99_ms"]
+
+
+def result(server: str, concurrency: int, ok: int, errors: int = 0) -> LoadResult:
+    load = LoadResult(server, concurrency, 1.0, 1, ok=ok, latencies_ms=[1.0, 2.0])
+    load.errors = Counter({"http 503": errors} if errors else {})
+    return load
+
+
+GOOD = [result(SERVICE, 1, 500), result(LOGGING, 1, 480), result(PEER, 1, 900)]
+GOOD += [result(SERVICE, 64, 2000), result(LOGGING, 64, 1800), result(PEER, 64, 1900)]
+
+
+def test_verdict_wants_no_errors_and_at_least_the_peer_at_the_top_concurrency() -> None:
+    assert verdict(GOOD, logged_rows=2280) == []
+
+    slower = [*GOOD[:3], result(SERVICE, 64, 1500), result(LOGGING, 64, 1450), GOOD[5]]
+    assert verdict(slower) == [
+        "bentoml serves 1500 rows/s at concurrency 64, below the FastAPI peer's 1900"
+    ]
+    failing = [result(LOGGING, 16, 800, errors=3), result(SERVICE, 16, 800, errors=1), *GOOD]
+    assert verdict(failing) == [
+        "bentoml+log at concurrency 16: 3 errors",
+        "bentoml at concurrency 16: 1 errors",
+    ]
+
+
+def test_verdict_wants_logging_to_keep_ninety_percent_and_every_row() -> None:
+    assert logging_ratios(GOOD) == {1: 0.96, 64: 0.9}
+    costly = [*GOOD[:4], result(LOGGING, 64, 1780), GOOD[5]]
+    assert verdict(costly) == [
+        "with prediction logging on, bentoml serves 89.0% of its rows/s at concurrency 64 "
+        "(target: at least 90%)"
+    ]
+    assert verdict(GOOD, logged_rows=2279) == [
+        "bentoml+log logged 2279 rows, fewer than the 2280 it served"
+    ]
+
+
+def test_tables_are_markdown_with_a_row_per_run() -> None:
+    lines = table([result(SERVICE, 64, 2000), result(PEER, 64, 1900)]).splitlines()
+    assert lines[0] == "| server | concurrency | req/s | rows/s | p50 ms | p99 ms | errors |"
+    assert lines[2].startswith("| bentoml | 64 | 2,000 | 2,000 |")
+    assert len(lines) == 4
+    assert ratio_table(GOOD).splitlines() == [
+        "| concurrency | log off req/s | log on req/s | on/off |",
+        "|---|---|---|---|",
+        "| 1 | 500 | 480 | 96.0% |",
+        "| 64 | 2,000 | 1,800 | 90.0% |",
+    ]
+
+
+def test_main_writes_the_report_and_prints_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make bench` end to end, its servers and measurements replaced by fixed results."""
+
+    @contextmanager
+    def servers(bento: str, log_dir: Path, peer_workers: int) -> Iterator[dict[str, str]]:
+        yield {name: f"http://{name}" for name in (SERVICE, LOGGING, PEER)}
+
+    async def loads(*_: object) -> list[LoadResult]:
+        return GOOD
+
+    overhead = dict.fromkeys(
+        ("rows_per_s_predict", "rows_per_s_predict_and_log", "overhead_percent", "log_call_us"), 1.0
+    )
+    monkeypatch.setattr(run, "noop_repro_seconds", lambda: 1.234)
+    monkeypatch.setattr(run, "predict_rows_per_s", lambda model, batch: 1000.0 * batch)
+    monkeypatch.setattr(run, "measure_overhead", lambda: overhead)
+    monkeypatch.setattr(run, "bench_servers", servers)
+    monkeypatch.setattr(run, "measure", loads)
+    monkeypatch.setattr(run, "logged_rows", lambda folder: 2280)
+    output = tmp_path / "bench.json"
+    run.main(["--bento", "clf:abc", "--output", str(output)])
+
+    report = json.loads(output.read_text())
+    assert list(report) == [
+        "bento",
+        "cpus",
+        "rows_per_request",
+        "warmup_s",
+        "load",
+        "prediction_log",
+        "predict_rows_per_s",
+        "noop_repro_s",
+        "problems",
+    ]
+    assert report["bento"] == "clf:abc" and report["problems"] == []
+    assert report["prediction_log"]["on_off_ratio"] == {"1": 0.96, "64": 0.9}
+    assert report["prediction_log"]["rows_logged"] == 2280
+    assert report["predict_rows_per_s"] == {"1": 1000, "64": 64000}
+    assert report["noop_repro_s"] == 1.23
+    assert len(report["load"]) == len(GOOD)
+    printed = capsys.readouterr().out
+    assert "| server | concurrency |" in printed and "no-op `dvc repro`: 1.23 s" in printed
+    assert printed.rstrip().endswith(f"targets met\nwrote {output}")
+
+
+async def interleaved_windows() -> tuple[list[LoadResult], dict[str, list[float]]]:
+    """`measure` against three local servers that note when each request arrives."""
+    arrivals: dict[str, list[float]] = {SERVICE: [], LOGGING: [], PEER: []}
+    runners, urls = [], {}
+    for name in arrivals:
+
+        async def handler(request: web.Request, name: str = name) -> web.Response:
+            await request.read()
+            arrivals[name].append(asyncio.get_running_loop().time())
+            return web.Response(text="[]")
+
+        runner, urls[name] = await predict_server(handler)
+        runners.append(runner)
+    try:
+        return await measure(urls, [2], warmup=0.1, seconds=0.4, slices=4, lead_in=0.05), arrivals
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+def test_logging_off_and_on_are_measured_in_alternating_slices() -> None:
+    loads, arrivals = asyncio.run(interleaved_windows())
+    assert [load.server for load in loads] == [SERVICE, LOGGING, PEER]
+    assert all(load.seconds == pytest.approx(0.4) and load.ok > 0 for load in loads)
+    # off, on, on, off, ...: each of the two is served both before and after the other.
+    off, on = arrivals[SERVICE], arrivals[LOGGING]
+    assert min(off) < min(on) < max(on) < max(off)
+    assert min(arrivals[PEER]) > max(off)  # the peer alone, afterwards
+
+
+@pytest.mark.slow
+def test_the_peer_answers_like_the_service(tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path, max_iter=3)
+    port = free_port()
+    peer = [sys.executable, "-m", "ml.bench.peer", "--port", str(port), "--workers", "1"]
+    raw, _ = one_row_body()
+    headers = {"Content-Type": "application/json"}
+    with running([*peer, "--model", str(inputs.model)], port) as url:
+        answer = httpx.post(f"{url}/predict", content=raw, headers=headers)
+        empty = httpx.post(f"{url}/predict", content=b'{"rows": []}', headers=headers)
+    assert empty.status_code == 422
+    assert answer.status_code == 200
+    row = Row.model_validate(json.loads(raw)["rows"][0])
+    expected = Scorer(joblib.load(inputs.model))([row])[0]
+    assert answer.json() == [pytest.approx(expected.model_dump())]

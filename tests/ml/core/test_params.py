@@ -1,0 +1,109 @@
+"""params.yaml: each wrong key is named, the whole file is checked before any stage does work,
+and dvc.yaml gives each stage its own section only."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ml.core.identity import PARAMS_FILE
+from ml.core.params import ParamsError, load_params, parse_params
+from ml.core.paths import REPO_ROOT
+from tests.support.repo import BIN, copy_repo, source_files, tool_env
+
+PIPELINE_STAGES = ("ingest", "validate", "prepare", "train", "evaluate")
+Mutation = Callable[[dict[str, Any]], object]
+
+BAD_PARAMS: dict[str, tuple[Mutation, str]] = {
+    "unknown model type": (
+        lambda p: p["train"]["model"].update(type="xgboost"),
+        "train.model: Input tag 'xgboost'",
+    ),
+    "bad value": (
+        lambda p: p["prepare"].update(test_size=1.5),
+        "prepare.test_size: Input should be less than 1",
+    ),
+    "wrong type": (
+        lambda p: p["train"]["model"].update(max_iter="many"),
+        "train.model.max_iter: Input should be a valid integer",
+    ),
+    "missing key": (
+        lambda p: p["validate"].pop("min_rows"),
+        "validate.min_rows: Field required",
+    ),
+    "unknown key": (
+        lambda p: p["train"]["model"].update(max_iterz=50),
+        "train.model.max_iterz: unknown key",
+    ),
+    "threshold out of range": (
+        lambda p: p["evaluate"]["thresholds"].update(recall=1.2),
+        "evaluate.thresholds.recall: Input should be less than or equal to 1",
+    ),
+}
+
+
+def _shipped() -> dict[str, Any]:
+    return yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+
+
+def test_the_shipped_file_is_valid() -> None:
+    assert load_params().train.model.type == "hist_gradient_boosting"
+
+
+@pytest.mark.parametrize("case", BAD_PARAMS, ids=str)
+def test_a_bad_file_is_rejected_naming_the_key(case: str) -> None:
+    mutate, expected = BAD_PARAMS[case]
+    data = copy.deepcopy(_shipped())
+    mutate(data)
+
+    with pytest.raises(ParamsError, match=r"invalid params\.yaml") as error:
+        parse_params(data)
+
+    assert expected in str(error.value)
+
+
+def test_every_stage_depends_on_its_own_section_only() -> None:
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+    for name in PIPELINE_STAGES:
+        assert stages[name]["cmd"] == f"python -m ml.pipeline.{name}"
+        assert stages[name]["params"] == [name]
+        assert f"ml/pipeline/{name}.py" in stages[name]["deps"]
+    # The bento carries params.yaml: the sections its labels and model card show, its cost
+    # labels, and the serving and monitoring settings it runs with.
+    expected = ["identity", *PIPELINE_STAGES, "package", "serve", "monitoring"]
+    assert stages["package"]["params"] == expected
+
+
+@pytest.mark.slow
+def test_a_bad_key_anywhere_stops_every_stage_before_it_writes(tmp_path: Path) -> None:
+    """A typo in train's section stops even ingest: nothing is written, the key is named."""
+    copy_repo(tmp_path, [name for name in source_files() if name.startswith("ml/")])
+    data = _shipped()
+    data["train"]["model"]["max_iterz"] = 50
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    runs = {
+        stage: subprocess.Popen(
+            [BIN / "python", "-m", f"ml.pipeline.{stage}"],
+            cwd=tmp_path,
+            env=tool_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for stage in PIPELINE_STAGES
+    }
+
+    for stage, process in runs.items():
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 1, (stage, stderr)
+        assert "train.model.max_iterz: unknown key" in stderr, stage
+        assert "Traceback" not in stderr, stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ml", "params.yaml"]

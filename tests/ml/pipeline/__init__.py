@@ -1,0 +1,1 @@
+"""Tests of ml/pipeline: one module per stage."""

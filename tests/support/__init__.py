@@ -1,0 +1,2 @@
+"""Helpers the suites share: repository copies, plans and renders under mocks, recorders,
+tiny bentos."""
