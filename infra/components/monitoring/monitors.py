@@ -6,7 +6,8 @@ from typing import Any
 
 from infra.components.monitoring.args import MonitoringArgs
 from infra.components.monitoring.names import DCGM_RELEASE
-from infra.helpers.labels import COMPONENT_LABEL, MODEL_VERSION_LABEL, NAME_LABEL, POD_HASH_LABEL
+from infra.components.serving.specs import service_monitor_spec
+from infra.helpers.labels import NAME_LABEL
 
 
 def dcgm_service_monitor_spec(args: MonitoringArgs) -> dict[str, Any]:
@@ -36,19 +37,5 @@ def dcgm_service_monitor_spec(args: MonitoringArgs) -> dict[str, Any]:
 
 
 def model_service_monitor_spec(args: MonitoringArgs) -> dict[str, Any]:
-    """The model's metrics Service, its series labelled with the pods' version and hash."""
-    return {
-        "selector": {"matchLabels": {NAME_LABEL: args.model_name, COMPONENT_LABEL: "metrics"}},
-        "namespaceSelector": {"matchNames": [args.model_namespace]},
-        # `model_version` on every series is how the rules tell model targets from others.
-        "podTargetLabels": [POD_HASH_LABEL, MODEL_VERSION_LABEL],
-        "endpoints": [
-            {
-                "port": "http",
-                "path": "/metrics",
-                "interval": "15s",
-                # BentoML's `endpoint` label (the request path) wins over the port name.
-                "honorLabels": True,
-            }
-        ],
-    }
+    """The model's metrics Service, scraped the way the serving component scrapes it."""
+    return service_monitor_spec(args.model_name, args.model_namespace)
