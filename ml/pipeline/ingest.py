@@ -2,8 +2,9 @@
 
 This is the place a fork plugs in its own source (a warehouse query, files in S3, an API): replace
 `load_source()` so it returns one row per example with the columns of ml/core/features.py
-(`FEATURE_NAMES` and `TARGET`), then adapt ml/pipeline/schema.py. Everything downstream reads the
-CSV this stage writes, never the source itself.
+(`FEATURE_DOMAIN`, which names each feature with its physical domain, and `TARGET`), then adapt
+the data-quality checks of ml/pipeline/schema.py. Everything downstream reads the CSV this stage
+writes, never the source itself.
 
 The template's source is scikit-learn's bundled breast-cancer table (569 rows, no network), so
 the pipeline runs anywhere, offline, with the same bytes every time.

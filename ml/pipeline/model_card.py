@@ -21,8 +21,9 @@ INTENDED_USE = (
 )
 LIMITATIONS = (
     "Trained on a few hundred samples from one institution; not validated for clinical use and "
-    "not a medical device. Inputs outside the training ranges (see ml/pipeline/schema.py) are "
-    "scored without warning: watch the drift report before trusting the answers."
+    "not a medical device. The service refuses values outside each feature's physical domain "
+    "(ml/core/features.py) but scores values inside it that the training rows never showed: "
+    "watch the drift report before trusting the answers."
 )
 
 

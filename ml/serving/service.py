@@ -1,7 +1,8 @@
 """The prediction service: the packaged model behind one JSON endpoint, with adaptive batching.
 
 Request: `POST /predict` with a JSON object holding 1 to `serve.max_rows` rows, each row an object
-of the 30 features of ml/core/features.py (their real names, spaces included) as finite numbers:
+of the 30 features of ml/core/features.py (their real names, spaces included) as numbers within
+the feature's physical domain (`FEATURE_DOMAIN` there, which the validate stage checks too):
 
     {"rows": [{"mean radius": 17.99, "mean texture": 10.38, ..., "worst symmetry": 0.4601,
                "worst fractal dimension": 0.1189}]}
@@ -10,13 +11,16 @@ Answer: one object per row, in order: the predicted class name and its probabili
 
     [{"label": "malignant", "probability": 0.9993}]
 
-A bad body never reaches the model: malformed JSON, a missing or unknown feature, a string, null,
-NaN or Infinity, an empty or oversized `rows` list get HTTP 400 with BentoML's validation answer,
-whose `detail` names each problem's place (`["rows", 3, "mean radius"]`) and what is wrong (a
-body too large to be valid gets 413 unread):
+A bad body never reaches the model nor the prediction log: malformed JSON, a missing or unknown
+feature, a string, null, NaN or Infinity, a value outside the feature's domain (a negative area,
+1e308), an empty or oversized `rows` list get HTTP 400 with BentoML's validation answer, whose
+`detail` names each problem's place (`["rows", 3, "mean radius"]`) and what is wrong (a body too
+large to be valid gets 413 unread):
 
-    {"error": "1 validation error for PredictRequest",
-     "detail": [{"type": "missing", "loc": ["rows", 3, "mean radius"], "msg": "Field required"}]}
+    {"error": "2 validation errors for PredictRequest",
+     "detail": [{"type": "missing", "loc": ["rows", 3, "mean radius"], "msg": "Field required"},
+                {"type": "feature_domain", "loc": ["rows", 4, "mean area"],
+                 "msg": "'mean area' must be within its domain [0, 10000]"}]}
 
 Every body is read as JSON whatever its Content-Type, so `curl -d @ml/serving/sample_request.json`
 works without a header, and a form or multipart body gets the same 400 instead of a parser's 500.
@@ -55,10 +59,19 @@ import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
+from pydantic_core import core_schema
 from starlette.requests import Request
 
-from ml.core.features import CLASS_NAMES, FEATURE_NAMES
+from ml.core.features import CLASS_NAMES, FEATURE_DOMAIN, FEATURE_NAMES
 from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.serving.prediction_log import PredictionLogger
@@ -75,15 +88,40 @@ MAX_BODY_BYTES = SERVE.max_rows * len(FEATURE_NAMES) * 128 + 4096
 GC_THRESHOLD = 50_000
 
 # strict: no "1.5" strings or booleans taken as numbers; allow_inf_nan: JSON's NaN/Infinity out.
-Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+_NUMBER = core_schema.float_schema(strict=True, allow_inf_nan=False)
+
+
+def domain_feature(feature: str) -> Any:
+    """A finite number within the feature's domain; outside it, one error that states the range.
+
+    Checked by pydantic-core, not in Python: the number, then its bounds, whose own error is
+    replaced by the domain's (pydantic's would only say "greater than or equal to 0").
+    """
+    low, high = FEATURE_DOMAIN[feature]
+    bounds = core_schema.custom_error_schema(
+        core_schema.float_schema(ge=low, le=high),
+        custom_error_type="feature_domain",
+        custom_error_message=f"'{feature}' must be within its domain [{low:g}, {high:g}]",
+        custom_error_context={"ge": low, "le": high},
+    )
+    checks = core_schema.chain_schema([_NUMBER, bounds])
+    return Annotated[
+        float,
+        GetPydanticSchema(lambda _source, _handler: checks),
+        WithJsonSchema({"type": "number", "minimum": low, "maximum": high}),
+    ]
 
 
 # Python names for the columns, whatever their spelling; requests and answers use the real names.
 FIELD_NAMES = {feature: f"feature_{index}" for index, feature in enumerate(FEATURE_NAMES)}
+# Built once, at import; pydantic-core checks the bounds in about a microsecond a row.
 Row = create_model(
     "Row",
     __config__=ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True),
-    **{field: (Feature, Field(alias=feature)) for feature, field in FIELD_NAMES.items()},
+    **{
+        field: (domain_feature(feature), Field(alias=feature))
+        for feature, field in FIELD_NAMES.items()
+    },
 )
 Rows = Annotated[list[Row], Field(min_length=1, max_length=SERVE.max_rows)]
 

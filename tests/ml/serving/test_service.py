@@ -11,15 +11,17 @@ from typing import Any
 
 import httpx
 import joblib
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ml.core.features import CLASS_NAMES, FEATURE_NAMES
-from ml.core.params import load_params
+from ml.core.features import CLASS_NAMES, FEATURE_DOMAIN, FEATURE_NAMES
+from ml.core.params import Params, load_params
 from ml.core.paths import SAMPLE_REQUEST
 from ml.core.prediction_log_layout import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
+from ml.pipeline.schema import build_schema
 from ml.serving.demo import malformed_body
 from ml.serving.local import (
     NoBentoError,
@@ -48,6 +50,12 @@ def changed(**values: Any) -> dict[str, Any]:
 
 def without(feature: str) -> dict[str, Any]:
     return {name: value for name, value in ROW.items() if name != feature}
+
+
+def outside_domain(feature: str) -> str:
+    """What the answer says of a value outside the feature's domain: the feature and its range."""
+    low, high = FEATURE_DOMAIN[feature]
+    return f"'{feature}' must be within its domain [{low:g}, {high:g}]"
 
 
 # Each bad body, where its problem is (`loc`: row index, feature) and what the message says.
@@ -88,6 +96,18 @@ BAD_BODIES = [
         ("rows", 0, "mean area"),
         "finite number",
         id="minus-infinity",
+    ),
+    pytest.param(
+        body([ROW, changed(**{"mean area": -1})]),
+        ("rows", 1, "mean area"),
+        "'mean area' must be within its domain [0, 10000]",
+        id="negative-area",
+    ),
+    pytest.param(
+        body([changed(**{"worst area": 1e308})]),
+        ("rows", 0, "worst area"),
+        "'worst area' must be within its domain [0, 10000]",
+        id="huge-area",
     ),
     pytest.param(
         body([changed(**{"mean texture": "10.38"})]),
@@ -132,6 +152,34 @@ def test_bad_bodies_name_the_problem(raw: bytes, loc: tuple[Any, ...], message: 
 
 def test_integers_are_numbers() -> None:
     assert validation_errors(body([changed(**{"mean area": 1001})])) == []
+
+
+@pytest.mark.parametrize("feature", FEATURE_NAMES)
+def test_each_feature_is_refused_just_outside_its_domain_and_taken_at_its_bounds(
+    feature: str,
+) -> None:
+    low, high = FEATURE_DOMAIN[feature]
+    assert validation_errors(body([changed(**{feature: low}), changed(**{feature: high})])) == []
+    beyond = [float(np.nextafter(low, -np.inf)), float(np.nextafter(high, np.inf))]
+    errors = validation_errors(body([changed(**{feature: value}) for value in beyond]))
+    assert [(tuple(error["loc"]), error["msg"]) for error in errors] == [
+        (("rows", row, feature), outside_domain(feature)) for row in range(len(beyond))
+    ]
+
+
+def test_the_service_and_the_validate_stage_refuse_by_the_same_domain(params: Params) -> None:
+    # One declaration, ml/core/features.py: the service's fields and the schema's range checks.
+    declared = {
+        feature: (field["minimum"], field["maximum"])
+        for feature, field in Row.model_json_schema(by_alias=True)["properties"].items()
+    }
+    checked = {
+        name: (check.statistics["min_value"], check.statistics["max_value"])
+        for name, column in build_schema(params.validate_).columns.items()
+        for check in column.checks
+        if check.name == "in_range"
+    }
+    assert declared == checked == dict(FEATURE_DOMAIN)
 
 
 @pytest.fixture(scope="module")
@@ -321,6 +369,24 @@ def test_metrics_count_predictions_by_class_across_workers(served: Served) -> No
     }
     text = served.client.get(f"{served.url}/metrics").text
     assert 'bentoml_service_request_total{endpoint="/predict",http_response_code="200"' in text
+
+
+@pytest.mark.slow
+def test_rows_outside_the_domain_reach_neither_the_model_nor_the_prediction_log(
+    served: Served,
+) -> None:
+    # predict() counts its answers, then logs them: an unchanged count means it never ran.
+    before = predictions_by_class(served)
+    for raw in (
+        body([ROW, changed(**{"mean area": -1})]),
+        body([changed(**{"worst area": 1e308})] * 3),
+    ):
+        answer = predict(served, raw)
+        assert answer.status_code == 400, answer.text
+        assert "must be within its domain" in answer.text
+    assert predictions_by_class(served) == before
+    assert predict(served, json.dumps(SAMPLE).encode()).status_code == 200
+    assert sum(predictions_by_class(served).values()) == sum(before.values()) + len(SAMPLE["rows"])
 
 
 @pytest.mark.slow
