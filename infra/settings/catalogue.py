@@ -11,11 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from infra.helpers.labels import GPU_RESOURCE
+from ml.core.aws_regions import AWS_REGIONS as AWS_REGIONS  # the list `make init` offers
 
-REGION_PATTERN = (
-    r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?-"
-    r"(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$"
-)
 INSTANCE_TYPE_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$"
 IAM_ROLE_ARN_PATTERN = r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 # AWS tag values: at most 256 letters, digits, spaces and _ . : / = + - @ (and not empty here).

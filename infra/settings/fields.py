@@ -10,10 +10,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from infra.settings.catalogue import (
+    AWS_REGIONS,
     IAM_ROLE_ARN_PATTERN,
     INSTANCE_TYPE_PATTERN,
     LOG_RETENTION_DAYS,
-    REGION_PATTERN,
 )
 
 _EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
@@ -65,6 +65,13 @@ def _check_retention(days: int) -> int:
     return days
 
 
+def _check_region(region: str) -> str:
+    # A well-formed but unknown region (us-east-7) would fail only at `pulumi up`.
+    if region not in AWS_REGIONS:
+        raise ValueError(f"{region!r} is not an AWS region (known: {', '.join(AWS_REGIONS)})")
+    return region
+
+
 def _check_cidr_size(network: IPv4Network) -> IPv4Network:
     # AWS accepts VPC and subnet blocks between /16 and /28.
     if not 16 <= network.prefixlen <= 28:
@@ -72,7 +79,7 @@ def _check_cidr_size(network: IPv4Network) -> IPv4Network:
     return network
 
 
-Region = Annotated[str, matches(REGION_PATTERN, "an AWS region (like us-east-1)")]
+Region = Annotated[str, AfterValidator(_check_region)]
 EnvironmentName = Annotated[
     str, matches(r"[a-z]([a-z0-9-]{0,14}[a-z0-9])?", "1-16 lowercase letters, digits, '-'")
 ]

@@ -20,6 +20,7 @@ from infra.settings.catalogue import AWS_TAG_VALUE
 from infra.settings.stack import SECTION_KEYS, StackSettings
 from ml.core.errors import Loc, dotted_key, problems
 from ml.core.identity import COST_TAG_KEYS, Identity, IdentityError, load_identity, parse_identity
+from ml.core.yaml_file import ConfigFileError
 
 # Settings read from outside the project namespace, and what the stack file calls them.
 _REGION_KEY = "aws:region"
@@ -32,9 +33,11 @@ class SettingsError(RunError, ValueError):
     A RunError, so `pulumi up` prints the message without a Python traceback.
     """
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], heading: str | None = "invalid stack settings") -> None:
         self.problems = problems
-        super().__init__("invalid stack settings:\n  " + "\n  ".join(problems))
+        # A file that is no YAML says where in one line, with no heading above it.
+        lines = [f"{heading}:", *problems] if heading else problems
+        super().__init__("\n  ".join(lines))
 
 
 def _settings_key(project: str, loc: Loc) -> str:
@@ -99,6 +102,8 @@ def validate_settings(
         ident = _identity(identity)
     except IdentityError as error:
         raise SettingsError([f"params.yaml {error}"]) from None
+    except ConfigFileError as error:
+        raise SettingsError([str(error)], heading=None) from None
     sections, unknown = _sections(config, project)
     found = _identity_problems(project, ident) + unknown
     if found:

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.helpers.iam import deny_without_tls
 from infra.settings import state_bucket_name, state_key_alias
-from ml.core.identity import MANAGED_BY_KEY, load_identity
+from ml.core.cli import emit
+from ml.core.identity import MANAGED_BY_KEY, IdentityError, load_identity
 from ml.core.paths import REPO_ROOT
+from ml.core.yaml_file import ConfigFileError, load_mapping, mapping_at
 
 # The backend serves every stack, so its cost tags book it to no single environment.
 STATE_ENVIRONMENT = "shared"
@@ -80,7 +81,7 @@ def resolve_region(stack: str | None, region: str | None, root: Path = REPO_ROOT
         path = root / f"Pulumi.{stack}.yaml"
         if not path.is_file():
             raise BootstrapError(f"no stack file {path.name}")
-        config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+        config = mapping_at(path, load_mapping(path), "config")
         if config.get("aws:region"):
             return str(config["aws:region"])
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
@@ -221,13 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         backend = bootstrap(resolve_region(args.stack, args.region))
-    except BootstrapError as error:
+    except (BootstrapError, ConfigFileError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except IdentityError as error:
+        print(f"error: params.yaml {error}", file=sys.stderr)
         return 2
     except (BotoCoreError, ClientError) as error:
         print(f"error: AWS refused the bootstrap: {error}", file=sys.stderr)
         return 1
-    print(backend.instructions())
+    emit(backend.instructions())
     return 0
 
 

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.settings import get_root_resource
@@ -45,7 +44,9 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.settings import Naming, ServingSettings, SettingsError
 from infra.tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
 from ml.core.artifacts import ShipError, bento_report, split_tag
+from ml.core.cli import emit
 from ml.core.paths import REPO_ROOT
+from ml.core.yaml_file import ConfigFileError, load_mapping, mapping_at
 
 PROGRAM = REPO_ROOT / "infra"
 DISABLED_PROVIDERS_KEY = "pulumi:disable-default-providers"
@@ -58,7 +59,13 @@ class PlanError(RuntimeError):
 
 
 def project_name(root: Path = REPO_ROOT) -> str:
-    return str(yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"])
+    try:
+        name = load_mapping(root / "Pulumi.yaml").get("name")
+    except ConfigFileError as error:
+        raise PlanError(str(error)) from None
+    if not isinstance(name, str) or not name:
+        raise PlanError("Pulumi.yaml: name: missing; it names the project")
+    return name
 
 
 def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
@@ -67,7 +74,10 @@ def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     if not path.is_file():
         known = sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
         raise PlanError(f"no stack file {path.name} (stacks: {', '.join(known)})")
-    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {})
+    try:
+        return dict(mapping_at(path, load_mapping(path), "config"))
+    except ConfigFileError as error:
+        raise PlanError(str(error)) from None
 
 
 def _alias(field: str) -> str:
@@ -242,10 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, PlanError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.format == "json":
-        print(json.dumps(plan.to_json(), indent=2, sort_keys=True))
-    else:
-        print(plan.to_text())
+    emit(
+        json.dumps(plan.to_json(), indent=2, sort_keys=True)
+        if args.format == "json"
+        else plan.to_text()
+    )
     return 0
 
 

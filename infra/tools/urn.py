@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from infra.components.serving import model_serving_urn
-from ml.core.identity import load_identity
+from ml.core.cli import emit
+from ml.core.identity import IdentityError, load_identity
+from ml.core.yaml_file import ConfigFileError
 
 # Component -> its URN from (project, stack).
 COMPONENTS: dict[str, Callable[[str, str], str]] = {"model-serving": model_serving_urn}
@@ -28,7 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("component", choices=sorted(COMPONENTS))
     parser.add_argument("--stack", required=True)
     options = parser.parse_args(argv)
-    print(urn(options.component, options.stack))
+    try:
+        found = urn(options.component, options.stack)
+    except ConfigFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except IdentityError as error:
+        print(f"error: params.yaml {error}", file=sys.stderr)
+        return 2
+    emit(found)
     return 0
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ml.core.artifacts import ShipError, bento_report, split_tag
+from ml.core.cli import emit
 from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPO_ROOT, use_repo_bentoml_home
 
 # What travels with the archive, relative to the repository: enough for publish, image and the
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShipError as error:
         print(f"bento: {error}", file=sys.stderr)
         return 2
-    print(f"bento={tag}")
+    emit(f"bento={tag}")
     target = os.environ.get("GITHUB_OUTPUT")
     if target:
         with Path(target).open("a", encoding="utf-8") as outputs:

@@ -4,7 +4,7 @@
 
 What a reviewer needs to judge a change, each part against the base branch:
 - `dvc metrics diff` and `dvc params diff` (markdown tables);
-- `dvc plots diff` as HTML, in the run's `pr-report` artifact;
+- `dvc plots diff` as HTML that opens offline (`make plots`), in the run's `pr-report` artifact;
 - the offline plan of each stack (`python -m infra.tools.plan`, no cloud access) on the base and on
   this branch, as resources added, removed and changed;
 - the monthly cost difference of that plan (`python -m infra.tools.cost --base`);
@@ -28,7 +28,9 @@ from ml.ci import capture, tool
 from ml.ci.infra_report import infra_sections, preview_section
 from ml.ci.markdown import Report, code, cut
 from ml.core.artifacts import run_url, write_summary
+from ml.core.cli import emit
 from ml.core.paths import REPO_ROOT
+from ml.pipeline import plots
 
 COMMENT_FILE = "comment.md"
 PLOTS_DIR = "plots"
@@ -44,17 +46,18 @@ def dvc_section(report: Report, title: str, args: Sequence[str], root: Path) -> 
 
 
 def plots_section(report: Report, base: str, out: Path, root: Path) -> None:
-    target = out / PLOTS_DIR
-    result = capture([tool("dvc"), "plots", "diff", base, "--out", str(target)], cwd=root)
-    if result.returncode:
-        report.add("Plots", "Could not render:\n\n" + code(result.stderr or result.stdout))
+    """The page `make plots` writes, vega beside it, so the artifact opens offline too."""
+    try:
+        page = plots.render(out / PLOTS_DIR, base, root)
+    except plots.PlotsError as error:
+        report.add("Plots", "Could not render:\n\n" + code(str(error)))
         return
     url = run_url()
     if url:
-        where = f"`{PLOTS_DIR}/index.html` in the `pr-report` artifact of [this run]({url})"
+        where = f"`{PLOTS_DIR}/{page.name}` in the `pr-report` artifact of [this run]({url})"
     else:
-        where = f"`{target / 'index.html'}`"
-    report.add("Plots", f"`dvc plots diff {base}`: {where}.")
+        where = f"`{page}`"
+    report.add("Plots", f"`dvc plots diff {base}`: {where}, opens offline.")
 
 
 def trigger_note() -> str:
@@ -102,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = report.markdown(options.title, options.base, trigger_note())
     (options.out / COMMENT_FILE).write_text(body, encoding="utf-8")
     write_summary(body)
-    print(body)
+    emit(body)
     return 1 if report.failures else 0
 
 

@@ -37,6 +37,7 @@ from ml.core.artifacts import (
     ShipError,
     split_tag,
 )
+from ml.core.cli import emit
 from ml.core.paths import REPO_ROOT
 
 # Stack output -> the variable the shipping steps read it from.
@@ -146,7 +147,7 @@ def _write_env(lines: Sequence[str]) -> None:
         with Path(target).open("a", encoding="utf-8") as env:
             env.write("".join(f"{line}\n" for line in lines))
     for line in lines:
-        print(f"export {line}")
+        emit(f"export {line}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

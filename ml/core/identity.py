@@ -11,11 +11,11 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ml.core.errors import dotted_key, problems
 from ml.core.paths import PARAMS_FILE
+from ml.core.yaml_file import load_mapping
 
 # Cost-allocation keys shared by bentos, pods and AWS resources (exactly these spellings).
 COST_LABEL_KEYS: tuple[str, ...] = ("project", "environment", "team", "cost-center")
@@ -84,9 +84,9 @@ def parse_identity(raw: object) -> Identity:
 
 @cache
 def load_identity(params_file: Path = PARAMS_FILE) -> Identity:
-    """Read the identity section of params.yaml, failing with the key that is wrong."""
-    data = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
-    return parse_identity(data.get("identity"))
+    """Read the identity section of params.yaml, failing with the key that is wrong (an
+    IdentityError) or, when the file is no YAML mapping, with where (a ConfigFileError)."""
+    return parse_identity(load_mapping(params_file).get("identity"))
 
 
 def budget_name(project: str, environment: str) -> str:

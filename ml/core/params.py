@@ -10,12 +10,12 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ml.core.errors import Loc, dotted_key, problems
 from ml.core.features import FEATURE_NAMES
 from ml.core.identity import PARAMS_FILE, Identity
+from ml.core.yaml_file import ConfigFileError, load_yaml
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
@@ -175,9 +175,9 @@ def parse_params(data: object) -> Params:
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and validate the whole file: a wrong key anywhere stops every stage before work."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ParamsError(f"params.yaml is not valid YAML: {error}") from None
+        data = load_yaml(path)
+    except ConfigFileError as error:
+        raise ParamsError(str(error)) from None
     return parse_params(data)
 
 

@@ -2,10 +2,10 @@
 
 It reads the identity the tree has now (params.yaml's `identity`, Pulumi.yaml's `name`, the stacks'
 `aws:region`), checks the new one, and rewrites every place that spells the old one: keyed edits
-where a key holds a value (params.yaml, Pulumi project and stack files, copier answers, CODEOWNERS),
-then a sweep of every other text file for the old project name (kebab, snake, SCREAMING and Pascal
-spellings) and the old repository. Renaming twice works the same way: the old identity is whatever
-the tree says it is.
+where a key holds a value (params.yaml, Pulumi project and stack files, copier answers, CODEOWNERS,
+the pipeline's records and their md5 in dvc.lock: records.py), then a sweep of every other text
+file for the old project name (kebab, snake, SCREAMING and Pascal spellings) and the old
+repository. Renaming twice works the same way: the old identity is whatever the tree says it is.
 
 The rules for the new values are in ml/forking/values.py, reading the tree in tree.py, the
 rewriting in rename.py. Standard library only, Python 3.9+: copier runs it as a task before any
@@ -18,14 +18,27 @@ import argparse
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
 from ml.core.paths import REPO_ROOT
+from ml.forking.prices import ensure_prices
+from ml.forking.records import RECORD_FILES
 from ml.forking.rename import Rename, clashes, plan, unified_diff
 from ml.forking.tree import dirty_files, read_current
 from ml.forking.values import FIELD_NAMES, InitError, ProjectIdentity, problems, too_long
+
+# A rename rewrites the records' identity; only a rebuild renews their bento tag and git commit.
+REBUILD_NOTE = textwrap.fill(
+    f"The pipeline's records ({', '.join(RECORD_FILES)}) now say the new identity; their bento "
+    "tag and git commit still name the last build. Once the rename is committed, `make repro && "
+    ".venv/bin/dvc repro --force --single-item package` packages the model as this project's: "
+    "commit the records it rewrites.",
+    width=96,
+    break_on_hyphens=False,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -146,8 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Renamed {describe(old)}\n     to {describe(new)}\nin {len(changed)} files:")
         print("".join(f"  {name}\n" for name in changed), end="")
         print("Review with `git diff`, then commit.")
+        if set(changed) & set(RECORD_FILES):
+            print(REBUILD_NOTE)
         if old.region != new.region and _workflows_read(args.root, "vars.AWS_REGION"):
             print(f"Set the GitHub repository variable AWS_REGION to {new.region} as well.")
+    if not args.dry_run:
+        note = ensure_prices(args.root.resolve(), new.region)
+        if note:
+            print(note)
     return 0
 
 

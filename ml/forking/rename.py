@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.forking import records
 from ml.forking.tree import (
     CODEOWNERS_FILES,
     COPIER_ANSWERS_FILE,
@@ -61,6 +62,16 @@ class Rename:
             replacements[self.old.identity.repository] = self.new.repository
         return replacements
 
+    @property
+    def identity_changes(self) -> dict[str, tuple[str, str]]:
+        """params.yaml identity key -> (old value, new value), for the values that change."""
+        changes = {}
+        for field, (_, _, key) in FIELD_NAMES.items():
+            old, new = getattr(self.old.identity, field), getattr(self.new, field)
+            if key and old != new:
+                changes[key] = (old, new)
+        return changes
+
     def params(self, text: str) -> str:
         values = {
             key: getattr(self.new, field) for field, (_, _, key) in FIELD_NAMES.items() if key
@@ -104,6 +115,8 @@ class Rename:
             text = self.stack(text)
         elif path in CODEOWNERS_FILES:
             text = self.codeowners(text)
+        elif path in records.RECORD_FILES:
+            text = records.rewrite(path, text, self.identity_changes)
         replacements = self.sweep
         if not replacements:
             return text
@@ -131,7 +144,27 @@ def plan(root: Path, rename: Rename) -> dict[str, tuple[str, str]]:
         new = rename.rewrite(name, text)
         if new != text:
             changes[name] = (text, new)
+    relock(root, changes)
     return changes
+
+
+def relock(root: Path, changes: dict[str, tuple[str, str]]) -> None:
+    """Re-record in dvc.lock the md5 and size of the outputs the rename rewrote."""
+    lock = records.LOCK_FILE
+    if lock in changes:
+        original, text = changes[lock]
+    elif (root / lock).is_file():
+        original = text = read_text(root / lock) or ""
+    else:
+        return
+    rewritten = {
+        name: (old.encode("utf-8"), new.encode("utf-8"))
+        for name, (old, new) in changes.items()
+        if name != lock
+    }
+    text = records.relock(text, rewritten)
+    if text != original:
+        changes[lock] = (original, text)
 
 
 def unified_diff(path: str, old: str, new: str) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
+from ml.core.aws_regions import AWS_REGIONS
+
 
 class InitError(Exception):
     """The rename cannot start; the message says which input or which file is wrong."""
@@ -32,44 +34,6 @@ FIELD_NAMES = {
     "region": ("--region", "aws_region", None),
     "repository": ("--github-repo", "github_repo", "repository"),
 }
-
-# AWS commercial partition (arn:aws): the ARNs the infra writes are only valid there.
-AWS_REGIONS: tuple[str, ...] = (
-    "af-south-1",
-    "ap-east-1",
-    "ap-east-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-southeast-5",
-    "ap-southeast-6",
-    "ap-southeast-7",
-    "ca-central-1",
-    "ca-west-1",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "il-central-1",
-    "me-central-1",
-    "me-south-1",
-    "mx-central-1",
-    "sa-east-1",
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-)
 
 # The same rules as ml/core/identity.py (which needs pydantic, absent when copier runs this);
 # tests/ml/forking/test_init_project.py checks that both accept and reject the same values.

@@ -7,6 +7,7 @@ YAML library: the rename runs with bare python3.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # `key: value  # comment` where a key may hold colons (`aws:region`); the value is one token.
 _KEY_VALUE = re.compile(
@@ -73,5 +74,29 @@ def set_keys(text: str, values: dict[str, str], section: str | None = None) -> s
     for index, match in key_lines(text, section):
         new = values.get(match["key"])
         if new is not None and unquote(match["value"]) != new:
+            lines[index] = match["lead"] + yaml_scalar(new) + match["rest"]
+    return "\n".join(lines)
+
+
+def replace_block_values(
+    text: str, block: tuple[str, ...], changes: Mapping[str, tuple[str, str]]
+) -> str:
+    """Set `key: old` to `key: new` (changes: key -> (old, new)) in every mapping, at any depth,
+    whose path of keys ends with `block`; a key holding another value keeps it."""
+    lines = text.split("\n")
+    opened: list[tuple[int, str]] = []  # (indent, key) of the mappings around the line
+    for index, line in enumerate(lines):
+        match = _KEY_VALUE.match(line)
+        if not match:
+            continue
+        indent = len(match["indent"])
+        while opened and opened[-1][0] >= indent:
+            opened.pop()
+        if match["value"] is None:
+            opened.append((indent, match["key"]))
+            continue
+        path = tuple(key for _, key in opened)
+        old, new = changes.get(match["key"], (None, None))
+        if path[-len(block) :] == block and new is not None and unquote(match["value"]) == old:
             lines[index] = match["lead"] + yaml_scalar(new) + match["rest"]
     return "\n".join(lines)

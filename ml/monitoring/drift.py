@@ -13,9 +13,9 @@ samples. The predicted-class mix is compared the same way (chi-square + PSI); a 
 or a shifted class mix makes the verdict "drift detected".
 
 Exit codes: 0 a verdict was written (drift or not: a CronJob must not retry and re-dispatch);
-1 drift detected and --fail-on-drift given (for CI gates); 2 the input can't be judged (missing,
-empty, too few rows, unknown or missing columns: no verdict is written); 3 the verdict was
-written but pushing metrics or dispatching retraining failed.
+1 drift detected and --fail-on-drift given (a gate: `make drift FAIL_ON_DRIFT=1`); 2 the input
+can't be judged (missing, empty, too few rows, unknown or missing columns: no verdict is
+written); 3 the verdict was written but pushing metrics or dispatching retraining failed.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ml.core.cli import emit
 from ml.core.identity import load_identity
 from ml.core.params import MonitoringParams, ParamsError, load_params
 from ml.core.paths import MODEL_FILE, REPORTS_DIR, TRAIN_FILE
@@ -183,7 +184,12 @@ def _parser() -> argparse.ArgumentParser:
         help="model predicting classes for CSV rows and the reference, when present",
     )
     parser.add_argument("--hours", type=_hours, help="only log records of the last N hours")
-    parser.add_argument("--fail-on-drift", action="store_true", help="exit 1 on drift (CI gates)")
+    parser.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 1 when drift is found (a gate: `make drift FAIL_ON_DRIFT=1`); without it a "
+        "verdict exits 0 either way, as the in-cluster CronJob needs",
+    )
     parser.add_argument("--pushgateway", help="Prometheus Pushgateway URL to push the verdict to")
     parser.add_argument(
         "--dispatch", action="store_true", help="on drift, trigger the retraining workflow"
@@ -216,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _push(None, args.pushgateway)
         return EXIT_BAD_INPUT
     json_path, html_path = write_reports(report, reference, current, args.out)
-    print(summary(report))
-    print(f"  report: {html_path} ({json_path.name} beside it)")
+    emit(summary(report))
+    emit(f"  report: {html_path} ({json_path.name} beside it)")
     published = _push(report, args.pushgateway) if args.pushgateway else True
     if args.dispatch and report["drift_detected"]:
         from ml.monitoring.dispatch import DispatchError, trigger_retraining

@@ -68,6 +68,11 @@ def git_commit(repo: Path, generated: Iterable[str] = ()) -> str:
     those while this stage runs, and they are what the commit's code and params produce. For the
     same reason the commit named is the last one that changed anything else: committing the
     outputs of a build does not change the commit the next build (say, a fresh clone's) names.
+
+    Any change to a tracked file counts. A new file counts only when it is a Python module: like
+    `git describe --dirty` and setuptools-scm, new files are left out, but the bento carries every
+    module of its packages and a stage run from the repository imports any module there. Other
+    new files (a `dvc plots` page, a scratch note) cannot reach the bento; ignored ones never count.
     """
     excluded = [f":(exclude){path}" for path in ("dvc.lock", *generated)]
 
@@ -79,8 +84,9 @@ def git_commit(repo: Path, generated: Iterable[str] = ()) -> str:
         return done.stdout.strip() if done.returncode == 0 else None
 
     source = git("log", "-1", "--format=%H", "--", ".", *excluded)
-    status = git("status", "--porcelain", "--", ".", *excluded)
-    if not source or status is None or status:
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
+    new_modules = git("ls-files", "--others", "--exclude-standard", "--", "*.py", *excluded)
+    if not source or changed is None or new_modules is None or changed or new_modules:
         return UNCOMMITTED
     return source
 

@@ -26,6 +26,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ml.core.artifacts import ShipError, bento_tag, write_summary
+from ml.core.cli import emit
 from ml.core.paths import REPO_ROOT
 
 REPOSITORY_ENV = "ECR_REPOSITORY_URL"
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"image: `{' '.join(error.cmd)}` failed ({error.returncode})", file=sys.stderr)
         return 1
     state = "built and pushed" if pushed.built else "already in the repository"
-    print(f"image={pushed.image}\ndigest={pushed.digest}")
+    emit(f"image={pushed.image}\ndigest={pushed.digest}")
     _write_outputs(pushed)
     write_summary(f"### Image {state}\n\n`{pushed.pinned}`")
     return 0

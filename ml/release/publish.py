@@ -43,6 +43,7 @@ from ml.core.artifacts import (
     split_tag,
     write_summary,
 )
+from ml.core.cli import emit
 from ml.core.identity import COST_LABEL_KEYS
 from ml.core.paths import TRAIN_FILE, use_repo_bentoml_home
 
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"publish: {error}", file=sys.stderr)
         return 2
     report = summary(entry, uploaded)
-    print(report)
+    emit(report)
     write_summary(report)
     return 0
 

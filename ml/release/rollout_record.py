@@ -34,6 +34,7 @@ from ml.core.artifacts import (
     run_url,
     write_summary,
 )
+from ml.core.cli import emit
 from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPO_ROOT, REPORTS_DIR
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rollout-record: {error}", file=sys.stderr)
         return 2
     markdown = to_markdown(record) + f"\nRecord: `{uri}`\n"
-    print(markdown)
+    emit(markdown)
     write_summary(markdown)
     return 0
 

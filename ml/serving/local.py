@@ -10,6 +10,7 @@ the demo, the benchmark and the tests, and stops it whatever happens.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -88,6 +89,26 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOCALHOST, 0))
         return int(sock.getsockname()[1])
+
+
+def port_taken(port: int, host: str = LOCALHOST) -> bool:
+    """Whether something already listens on `port` of `host` or of the loopback address (where
+    the README's `curl` calls). SO_REUSEADDR, as the server sets it: a closing connection of an
+    earlier run does not count."""
+    for address in dict.fromkeys((LOCALHOST, host)):
+        try:
+            addresses = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        except socket.gaierror:
+            continue  # an unknown host: the server says so itself
+        for family, kind, proto, _, sockaddr in addresses:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(sockaddr)
+                except OSError as error:
+                    if error.errno == errno.EADDRINUSE:
+                        return True
+    return False
 
 
 def serve_command(bento: str, port: int, host: str = LOCALHOST) -> list[str]:
@@ -176,6 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=LOCALHOST, help="0.0.0.0 to accept other machines")
     parser.add_argument("--bento", help="NAME:VERSION (default: the one reports/bento.json names)")
     options = parser.parse_args(argv)
+    if not 0 < options.port < 65536:
+        parser.error(f"--port {options.port} is not a TCP port (1-65535)")
+    if port_taken(options.port, options.host):
+        # Checked first: BentoML's process manager would end in a traceback on it.
+        print(
+            f"serve: port {options.port} is taken: pick another with make serve PORT=<port>",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     use_repo_bentoml_home()
     try:
         bento = options.bento or latest_bento()

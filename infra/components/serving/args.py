@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import pulumi
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 from infra.helpers.args import DnsLabel, ModelName, Url, validate_fields
 from infra.helpers.iam import Irsa
 from infra.settings import Naming, ServingSettings
+from infra.settings.fields import Region
 from ml.core.identity import LabelValue
-
-Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
 
 
 def _shipped(settings: ServingSettings) -> ServingSettings:

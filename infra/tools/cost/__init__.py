@@ -13,7 +13,9 @@ assumptions in the price table and are marked as such. `--base old-plan.json` ad
 against another plan, per resource and in total (what a pull request changes).
 
 `python -m infra.tools.cost pod --stack dev` prints the serving pods' hourly cost instead
-(infra/tools/cost/pod.py), the figures a rollout record keeps.
+(infra/tools/cost/pod.py), the figures a rollout record keeps. `python -m infra.tools.cost prices
+--region R` (`make prices REGION=R`) fetches region R's list prices from AWS into the table
+(infra/tools/cost/fetch.py).
 """
 
 from infra.tools.cost.cli import main

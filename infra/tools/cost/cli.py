@@ -15,9 +15,11 @@ from infra.tools.cost.estimate import report
 from infra.tools.cost.plan_input import Plan, load_plan, run_plan
 from infra.tools.cost.prices import PRICES_ENV, PRICES_FILE, load_prices
 from infra.tools.cost.render import render_markdown, render_text
+from ml.core.cli import emit
 
 DESCRIPTION = "Offline monthly cost of a stack, from its offline plan and the dated price table."
 POD_COMMAND = "pod"
+PRICES_COMMAND = "prices"
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": lambda r: json.dumps(r, indent=2),
     "text": render_text,
@@ -30,7 +32,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m infra.tools.cost",
         description=DESCRIPTION,
         epilog=f"`python -m infra.tools.cost {POD_COMMAND} --stack dev`: the serving pods' "
-        "hourly cost instead (see its --help).",
+        f"hourly cost instead; `python -m infra.tools.cost {PRICES_COMMAND} --region R`: fetch "
+        "R's list prices into the table (see their --help).",
     )
     result.add_argument("--stack", required=True, help="the stack to price (dev, prod, ...)")
     result.add_argument(
@@ -65,15 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         from infra.tools.cost import pod
 
         return pod.main(argv[1:])
+    if argv[:1] == [PRICES_COMMAND]:
+        # Imported here too: it reads the stack files and asks AWS, which the estimate never does.
+        from infra.tools.cost import fetch
+
+        return fetch.main(argv[1:])
     args = parser().parse_args(argv)
     try:
         result = _report(args)
     except CostError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        print(RENDERERS[args.format](result))
-    except BrokenPipeError:
-        # The reader (`| head`) left early: not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    emit(RENDERERS[args.format](result))
     return 0

@@ -47,6 +47,8 @@ class Estimate:
     resources: list[PricedResource]
     # Declared types without a pricing rule: free (IAM, VPC, subnets...) or not modelled.
     not_priced: list[str]
+    # The regions the plan's AWS providers (or --region) name: whose prices' date to report.
+    regions: frozenset[str] = frozenset()
 
     @property
     def cost(self) -> Cost:
@@ -67,7 +69,7 @@ class Estimate:
         cost = self.cost
         return {
             "stack": self.stack,
-            "prices_as_of": self.prices.as_of.isoformat(),
+            "prices_as_of": self.prices.as_of_for(self.regions).isoformat(),
             "prices_source": self.prices.source,
             "hours_per_month": self.prices.hours_per_month,
             "idle_monthly_usd": round(cost.idle, 2),
@@ -98,7 +100,9 @@ def estimate(plan: Plan, prices: PriceTable, region: str | None = None) -> Estim
                 )
             )
     priced.sort(key=lambda r: (-r.cost.typical, r.urn))
-    return Estimate(plan.stack, prices, priced, sorted(not_priced))
+    regions = {str(p.inputs["region"]) for p in ctx.providers.values() if p.inputs.get("region")}
+    regions |= {region} if region else set()
+    return Estimate(plan.stack, prices, priced, sorted(not_priced), frozenset(regions))
 
 
 def _change(urn: str, old: PricedResource | None, new: PricedResource | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from infra.settings import ClusterSettings, NodePool, ServingSettings
 from infra.tools.cost.errors import CostError
 from infra.tools.cost.prices import PRICES_FILE, load_prices
 from infra.tools.plan import PlanError, stack_config
+from ml.core.cli import emit
 from ml.core.identity import load_identity
 
 
@@ -141,5 +142,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CostError, PlanError, ClientError, BotoCoreError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(asdict(cost), indent=2) if args.format == "json" else to_text(cost))
+    emit(json.dumps(asdict(cost), indent=2) if args.format == "json" else to_text(cost))
     return 0

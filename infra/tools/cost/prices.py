@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +24,8 @@ Price = Field(ge=0)
 
 
 class RegionPrices(_Strict):
+    # A region fetched by `make prices` carries the day it was fetched; others, the table's.
+    as_of: date | None = None
     eks_cluster_hourly: float = Price
     nat_gateway_hourly: float = Price
     nat_gateway_per_gb: float = Price
@@ -64,8 +67,16 @@ class PriceTable(_Strict):
     def region(self, name: str) -> RegionPrices:
         if name not in self.regions:
             known = ", ".join(sorted(self.regions))
-            raise CostError(f"prices: no prices for region {name!r} under `regions` ({known})")
+            raise CostError(
+                f"prices: no prices for region {name!r} under `regions` ({known}): "
+                f"run `make prices REGION={name}` (needs AWS credentials)"
+            )
         return self.regions[name]
+
+    def as_of_for(self, regions: Iterable[str]) -> date:
+        """The oldest date of the named regions' prices (the table's when it names none)."""
+        dates = [self.regions[r].as_of or self.as_of for r in regions if r in self.regions]
+        return min(dates, default=self.as_of)
 
 
 def load_prices(path: Path) -> PriceTable:

@@ -15,7 +15,7 @@ from ml.core.identity import COST_TAG_KEYS, budget_name, load_identity
 from tests.support.pulumi_unit import PROJECT
 from tests.support.rendering import ACCOUNT_ID, Declared, by_type, render
 
-EMAILS = ["ml-platform@example.com", "finance@example.com"]
+EMAILS = ["platform@example.com", "finance@example.com"]
 BUDGET = "aws:budgets/budget:Budget"
 # The budget section of a stack file (camelCase keys).
 SECTION = {

@@ -41,7 +41,7 @@ CORE = {
     "kubernetes:core/v1:Secret",
     "kubernetes:core/v1:ConfigMap",
 }
-EMAILS = ["oncall@example.com", "ml-platform@example.com"]
+EMAILS = ["oncall@example.com", "platform@example.com"]
 # The monitoring section of a stack file (camelCase keys).
 SECTION = {
     "retention": "15d",

@@ -528,6 +528,8 @@ def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
     assert options["--pushgateway"] == PROGRAM["pushgateway_url"]
     assert options["--out"].startswith("/tmp/")
     assert command[-1] == "--dispatch"
+    # A verdict, drift or not, exits 0: a failed job (backoffLimit 0) means a broken check.
+    assert "--fail-on-drift" not in command
     # The GitHub token is optional: without it the job prints the dispatch command instead.
     assert _env(container)["DISPATCH_TOKEN"] == {
         "secretKeyRef": {"name": "drift-dispatch", "key": "token", "optional": True}

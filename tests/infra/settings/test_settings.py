@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +17,17 @@ from infra.settings import (
     Naming,
     SettingsError,
     StackSettings,
+    catalogue,
     gpu_count,
     is_gpu_ami_type,
     is_gpu_instance_type,
+    loading,
     state_bucket_name,
     validate_settings,
 )
+from ml.core import aws_regions
 from ml.core.identity import load_identity
+from ml.forking import values as forking_values
 from tests.support.pulumi_unit import PROJECT, REPO_ROOT
 
 STACKS = ("dev", "prod")
@@ -243,6 +248,16 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ),
     ("no alert email", _set("budget.alertEmails", []), f"{NS}budget.alertEmails"),
     ("bad region", _set("aws:region", "us-moon-1"), "aws:region: 'us-moon-1' is not an AWS region"),
+    (
+        "unknown region",
+        _set("aws:region", "us-east-7"),
+        "aws:region: 'us-east-7' is not an AWS region (known: af-south-1, ap-east-1,",
+    ),
+    (
+        "partition without our endpoints",
+        _set("aws:region", "cn-north-1"),
+        "aws:region: 'cn-north-1'",
+    ),
     ("missing region", _set("aws:region", None), "aws:region: Field required"),
     (
         "wildcard deploy branch",
@@ -402,3 +417,29 @@ def test_every_role_the_stack_names_fits_the_length_check() -> None:
     used |= set(re.findall(r"_role\(\s*args,\s*\"([a-z0-9-]+)\"", sources))
     assert {"cluster", "ebs-csi", "alertmanager", "serving", "drift", "ci-infra"} <= used
     assert max(map(len, used)) <= max(map(len, ROLE_PURPOSES))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_names_a_known_region(stack: str) -> None:
+    assert stack_config(stack)["aws:region"] in catalogue.AWS_REGIONS
+
+
+def test_init_and_the_settings_check_one_region_list() -> None:
+    # `make init` offers exactly the regions a stack file may name: the same tuple, not a copy.
+    assert catalogue.AWS_REGIONS is forking_values.AWS_REGIONS is aws_regions.AWS_REGIONS
+
+
+def test_an_unreadable_params_file_fails_the_settings_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("identity:\n  team: a: b\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loading, "load_identity", lambda: load_identity(bad))
+    with pytest.raises(SettingsError) as raised:
+        validate_settings(stack_config("dev"), project=PROJECT)
+    assert (
+        str(raised.value)
+        == "params.yaml:2:10: YAML syntax error: mapping values are not allowed here"
+    )
+    assert raised.value.problems == [str(raised.value)]

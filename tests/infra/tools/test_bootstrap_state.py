@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
@@ -12,6 +13,7 @@ from infra.settings import state_bucket_name, state_key_alias
 from infra.tools import bootstrap_state
 from ml.core.identity import load_identity
 from ml.core.paths import REPO_ROOT
+from tests.support.make import run_make
 
 
 def stack_region(stack: str) -> str:
@@ -89,3 +91,24 @@ def test_region_comes_from_flag_then_stack_then_environment(
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     with pytest.raises(bootstrap_state.BootstrapError, match="no region"):
         bootstrap_state.resolve_region(None, None)
+
+
+def test_make_bootstrap_state_talks_to_the_aws_endpoint_url_it_is_given(clients: dict) -> None:
+    # The README's way of trying it on an S3-compatible server: AWS_ENDPOINT_URL (here moto's;
+    # were it ignored, the run would go to AWS itself, out of this machine's reach).
+    result = run_make("bootstrap-state", "STACK=dev")
+    assert result.returncode == 0, result.stderr
+    account = clients["sts"].get_caller_identity()["Account"]
+    bucket = state_bucket_name(load_identity().project, account)
+    assert f"s3://{bucket}" in result.stdout
+    assert clients["s3"].head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_the_readme_says_how_to_try_it_on_an_s3_compatible_server() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("`make bootstrap-state STACK=dev` creates")
+    bullet = readme[start : readme.index("\n- ", start)]
+    (command,) = re.findall(r"`(AWS_ENDPOINT_URL=[^`]*)`", bullet)
+    assert command.endswith("make bootstrap-state STACK=dev")
+    # moto (or any S3-compatible server) wants some credentials, any will do.
+    assert "AWS_ACCESS_KEY_ID=" in command and "AWS_SECRET_ACCESS_KEY=" in command

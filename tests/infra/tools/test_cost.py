@@ -104,8 +104,8 @@ def test_spend_is_grouped_by_cost_tag(result: dict[str, Any]) -> None:
     }
     # One bucket overrides the provider's default `team` tag.
     assert tags["team"]["data"]["typical"] == pytest.approx(BUCKET)
-    # The fixture's provider tags its resources with the team "ml-platform" (hand-written data).
-    assert tags["team"]["ml-platform"]["typical"] == pytest.approx(TYPICAL - BUCKET)
+    # The fixture's provider tags its resources with the team "fixture-team" (hand-written data).
+    assert tags["team"]["fixture-team"]["typical"] == pytest.approx(TYPICAL - BUCKET)
     # The chart's volume carries the cost labels only (no managed-by/repository tags).
     assert tags["managed-by"]["(untagged)"]["typical"] == pytest.approx(PROMETHEUS_VOLUME)
 
@@ -193,6 +193,23 @@ def test_nodes_in_public_subnets_pay_for_their_addresses() -> None:
 def test_missing_prices_name_the_key(plan: Plan, message: str) -> None:
     with pytest.raises(CostError, match=message):
         estimate(plan, load_prices(PRICES))
+
+
+def test_a_region_without_prices_names_the_command_that_fetches_them() -> None:
+    with pytest.raises(CostError) as raised:
+        estimate(tiny_plan("eu-central-1"), load_prices(PRICES))
+    assert str(raised.value).endswith(
+        "no prices for region 'eu-central-1' under `regions` (eu-west-1, us-east-1): "
+        "run `make prices REGION=eu-central-1` (needs AWS credentials)"
+    )
+
+
+def test_a_fetched_region_reports_its_own_date(tmp_path: Path) -> None:
+    table = PRICES.read_text().replace("  eu-west-1:\n", '  eu-west-1:\n    as_of: "2026-03-01"\n')
+    (tmp_path / "prices.yaml").write_text(table)
+    prices = load_prices(tmp_path / "prices.yaml")
+    assert report(tiny_plan("eu-west-1"), prices)["prices_as_of"] == "2026-03-01"
+    assert report(tiny_plan("us-east-1"), prices)["prices_as_of"] == "2026-01-01"
 
 
 @pytest.mark.parametrize(

@@ -90,3 +90,65 @@ def test_without_model_plans_the_stack_file_as_it_is() -> None:
     assert bare["model"] is None
     assert not [r for r in bare["resources"] if r["type"] == "mlops:serving:ModelServing"]
     assert "The service is planned as if" in plan_output("prod", "text")
+
+
+def _stack_root(tmp_path: Path, stack_text: str) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.dev.yaml").write_text(stack_text)
+    return tmp_path
+
+
+# Runs `python -m infra.tools.plan --stack dev` with the stack files of another root.
+PLAN_IN_ROOT = (
+    "import functools, sys; from pathlib import Path; from infra.tools import plan\n"
+    "plan.run = functools.partial(plan.run, root=Path.cwd())\n"
+    "sys.exit(plan.main(['--stack', 'dev']))\n"
+)
+
+
+def test_a_yaml_syntax_error_in_the_stack_file_is_one_line_saying_where(tmp_path: Path) -> None:
+    lines = (REPO_ROOT / "Pulumi.dev.yaml").read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("aws:region:"))
+    lines[index] = lines[index].rstrip("\n") + ": oops\n"  # `aws:region: us-east-1: oops`
+    column = len(lines[index]) - len(": oops\n") + 1
+    root = _stack_root(tmp_path, "".join(lines))
+
+    result = subprocess.run(
+        [sys.executable, "-c", PLAN_IN_ROOT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: Pulumi.dev.yaml:{index + 1}:{column}: "
+        "YAML syntax error: mapping values are not allowed here"
+    ]
+
+
+def test_a_stack_file_whose_config_is_no_mapping_is_refused(tmp_path: Path) -> None:
+    root = _stack_root(tmp_path, "config:\n  - aws:region\n")
+    with pytest.raises(plan.PlanError, match=r"Pulumi\.dev\.yaml: config: expected a mapping"):
+        plan.stack_config("dev", root)
+
+
+def test_an_unknown_region_fails_the_plan_naming_the_key(tmp_path: Path) -> None:
+    stack = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["aws:region"] = "us-east-7"  # well-formed, but no AWS region
+    root = _stack_root(tmp_path, yaml.safe_dump(stack))
+
+    result = subprocess.run(
+        [sys.executable, "-c", PLAN_IN_ROOT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "aws:region: 'us-east-7' is not an AWS region (known: " in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from ml.ci import infra_report, markdown, pr_report
+from ml.core.paths import REPO_ROOT
+from ml.pipeline import plots
+from tests.support.plots import loaded_addresses, make_plots
 
 
 def _resource(urn: str, **inputs: object) -> dict[str, object]:
@@ -114,3 +117,17 @@ def test_the_report_of_this_repository_against_its_head(
         assert heading in comment
     assert (tmp_path / "plan-dev.json").is_file()
     assert not (tmp_path / "base-tree").exists()
+
+
+def test_the_plots_of_the_report_open_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The artifact's page is `make plots`'s: vega beside it, nothing from a CDN."""
+    make_plots(tmp_path / "make-plots")  # installs vega, as `make pr-report` does
+    monkeypatch.delenv("GITHUB_RUN_ID", raising=False)
+    report = markdown.Report()
+    pr_report.plots_section(report, "HEAD", tmp_path, REPO_ROOT)
+    page = tmp_path / pr_report.PLOTS_DIR / plots.PAGE
+    assert f"`dvc plots diff HEAD`: `{page}`, opens offline." in report.markdown("t", "HEAD")
+    assert loaded_addresses(page) == list(plots.LIBRARIES)
+    assert all((page.parent / name).stat().st_size for name in plots.LIBRARIES)

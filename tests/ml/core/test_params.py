@@ -4,6 +4,7 @@ and dvc.yaml gives each stage its own section only."""
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from ml.core.identity import PARAMS_FILE
+from ml.core.identity import PARAMS_FILE, load_identity
 from ml.core.params import ParamsError, load_params, parse_params
 from ml.core.paths import REPO_ROOT
+from ml.core.yaml_file import ConfigFileError
 from tests.support.repo import BIN, copy_repo, source_files, tool_env
 
 PIPELINE_STAGES = ("ingest", "validate", "prepare", "train", "evaluate")
@@ -107,3 +109,61 @@ def test_a_bad_key_anywhere_stops_every_stage_before_it_writes(tmp_path: Path) -
         assert "train.model.max_iterz: unknown key" in stderr, stage
         assert "Traceback" not in stderr, stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ml", "params.yaml"]
+
+
+# A stray colon in the model section: PyYAML reports it at the second colon.
+BROKEN_LINE = "  max_iter: 300: 400\n"
+
+
+def _broken_params() -> tuple[str, str]:
+    """params.yaml with one broken line, and the `params.yaml:<line>:<column>` it fails at."""
+    lines = PARAMS_FILE.read_text(encoding="utf-8").splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("max_iter:"))
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    lines[index] = " " * indent + BROKEN_LINE.lstrip()
+    return "".join(lines), f"params.yaml:{index + 1}:{indent + len('max_iter: 300') + 1}"
+
+
+def test_a_yaml_syntax_error_names_file_line_and_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text, where = _broken_params()
+    (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(ParamsError) as error:
+        load_params(tmp_path / "params.yaml")
+
+    assert str(error.value) == f"{where}: YAML syntax error: mapping values are not allowed here"
+
+
+def test_the_identity_reader_says_where_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text, where = _broken_params()
+    (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(ConfigFileError, match=rf"^{re.escape(where)}: YAML syntax error"):
+        load_identity(tmp_path / "params.yaml")
+
+
+def test_a_stage_reports_a_yaml_syntax_error_in_one_line(tmp_path: Path) -> None:
+    copy_repo(tmp_path, [name for name in source_files() if name.startswith("ml/")])
+    text, where = _broken_params()
+    (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
+
+    result = subprocess.run(
+        [BIN / "python", "-m", "ml.pipeline.prepare"],
+        cwd=tmp_path,
+        env=tool_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"{where}: YAML syntax error: mapping values are not allowed here"
+    ]

@@ -6,6 +6,7 @@ identity it renames from is read from the tree (never written here), so the suit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import astuple, replace
 from pathlib import Path
 
@@ -22,7 +24,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ml.core.identity import IdentityError, load_identity, parse_identity
 from ml.core.paths import REPO_ROOT
-from ml.forking.init_project import main
+from ml.forking.init_project import REBUILD_NOTE, main
+from ml.forking.prices import CREDENTIAL_VARIABLES, PRICE_TABLE, has_credentials, has_prices
+from ml.forking.records import BENTO_RECORD, LOCK_FILE, MODEL_CARD, RECORD_FILES
 from ml.forking.rename import spellings, sweep_pattern
 from ml.forking.tree import COPIER_ANSWERS_FILE, ENVIRONMENT_KEY, read_current, stack_files
 from ml.forking.values import (
@@ -34,6 +38,8 @@ from ml.forking.values import (
     problems,
     too_long,
 )
+from ml.pipeline.model_card import CardFacts, render
+from tests.support.repo import UP_TO_DATE, PipelineRun, clone_repo, tool_env
 
 CURRENT = read_current(REPO_ROOT)
 OLD = CURRENT.identity
@@ -107,6 +113,18 @@ def stale(root: Path, identity: ProjectIdentity) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_aws_credentials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No init here fetches prices for real: it finds no AWS credentials unless a test adds some."""
+    nowhere = tmp_path_factory.mktemp("no-aws")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in CREDENTIAL_VARIABLES:
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(nowhere / "credentials"))
+        patch.setenv("AWS_CONFIG_FILE", str(nowhere / "config"))
+        yield
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This tree's tracked and untracked-not-ignored files, committed in a fresh repository."""
@@ -141,6 +159,124 @@ def renamed(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_init_leaves_no_trace_of_the_old_name(renamed: Path) -> None:
     assert stale(renamed, OLD) == []
+
+
+def git_grep(root: Path, value: str) -> set[str]:
+    """The committed files that hold `value`, in any case (`git grep -i`)."""
+    found = subprocess.run(
+        ["git", "grep", "-i", "-l", "-F", "-e", value], cwd=root, capture_output=True, text=True
+    )
+    assert found.returncode in (0, 1), found.stderr
+    return set(found.stdout.split())
+
+
+def keyed(value: str) -> re.Pattern[str]:
+    """`value` where a team or cost-center key holds it (YAML, JSON, a Markdown table row)."""
+    return re.compile(
+        rf"(?i)\b(?:team|cost[-_]?center)\b[\\\"' \t:=|]+{re.escape(value)}(?![\w.-])"
+    )
+
+
+def test_no_committed_file_names_the_old_project(renamed: Path) -> None:
+    for value in old_spellings(OLD):
+        assert git_grep(renamed, value) == set(), value
+
+
+def test_no_committed_file_keeps_the_old_team_or_cost_center(template: Path, renamed: Path) -> None:
+    """params.yaml and the pipeline's records (dvc.lock, bento.json, the model card) say the new
+    labels. Under tests/ hand-written fixtures and example addresses keep theirs: no code reads
+    them as the project's. Elsewhere the value may stay only as an unrelated word the tree
+    already had (a fork's team may be a common word; in the template there is none)."""
+    for value in (OLD.team, OLD.cost_center):
+        before = {f for f in git_grep(template, value) if not f.startswith("tests/")}
+        carried = {f for f in before if keyed(value).search((template / f).read_text())}
+        assert {"params.yaml", *RECORD_FILES} <= carried, value
+        after = {f for f in git_grep(renamed, value) if not f.startswith("tests/")}
+        assert after <= before - carried, value
+
+
+def test_init_writes_the_records_as_the_package_stage_would(template: Path, renamed: Path) -> None:
+    """The labels and cost table the package stage writes from the new params; dvc.lock with the
+    new identity params and the md5 and size of the rewritten records."""
+    labels = load_identity(renamed / "params.yaml").cost_labels()
+    record = json.loads((template / BENTO_RECORD).read_text())
+    record["labels"] = dict(sorted({**record["labels"], **labels}.items()))
+    assert (renamed / BENTO_RECORD).read_text() == json.dumps(record, indent=2) + "\n"
+
+    def changed_rows(old: str, new: str) -> list[tuple[str, str]]:
+        pairs = zip(old.splitlines(), new.splitlines(), strict=True)
+        return [(a, b) for a, b in pairs if a != b]
+
+    facts = CardFacts("m", "m:1", "m:2", {}, {}, {}, "c", "d", "e", 1, {})
+    old_labels = load_identity(template / "params.yaml").cost_labels()
+    rendered = changed_rows(
+        render(replace(facts, cost_labels=old_labels)), render(replace(facts, cost_labels=labels))
+    )
+    assert len(rendered) == 3
+    old_card, new_card = ((root / MODEL_CARD).read_text() for root in (template, renamed))
+    assert changed_rows(old_card, new_card) == rendered
+
+    lock = yaml.safe_load((template / LOCK_FILE).read_text())
+    identity = yaml.safe_load((renamed / "params.yaml").read_text())["identity"]
+    for stage in lock["stages"].values():
+        if "identity" in stage.get("params", {}).get("params.yaml", {}):
+            stage["params"]["params.yaml"]["identity"] = identity
+        for out in stage.get("outs", []):
+            if out["path"] in (BENTO_RECORD, MODEL_CARD):
+                data = (renamed / out["path"]).read_bytes()
+                out.update(md5=hashlib.md5(data).hexdigest(), size=len(data))
+    assert yaml.safe_load((renamed / LOCK_FILE).read_text()) == lock
+
+
+def dvc_status(root: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"],
+        cwd=root,
+        env=tool_env(root),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_dvc_sees_init_change_no_stage(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever `dvc status` says of a copy (its data and model are not in it), it says the
+    same after the rename: no params, output or record of a stage is out of date because of it."""
+    before = dvc_status(project)
+    assert init(project, NEW) == 0
+    assert dvc_status(project) == before
+    # What a rewrite cannot renew (the bento tag, the git commit) is left to a rebuild, said so.
+    assert REBUILD_NOTE in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_rebuild_after_init_writes_the_same_records(
+    pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    """In a built copy: after the rename the pipeline is up to date, and packaging the model
+    again once the rename is committed changes only the bento tag and the git commit."""
+    repo = clone_repo(pipeline_run.repo, tmp_path / "repo")
+    assert init(repo.root, NEW) == 0
+    assert UP_TO_DATE in repo.dvc("status").stdout
+    repo.commit("init")
+    renamed = {name: repo.read(name).decode() for name in RECORD_FILES}
+    repo.dvc("repro", "--force", "--single-item", "package")
+    rebuilt = {name: repo.read(name).decode() for name in RECORD_FILES}
+    old, new = (json.loads(records[BENTO_RECORD]) for records in (renamed, rebuilt))
+    assert new["labels"]["git-commit"] == repo.git("rev-parse", "HEAD").stdout.strip()
+    assert new["bento"] != old["bento"]
+    for name in (BENTO_RECORD, MODEL_CARD):
+        text = renamed[name].replace(old["bento"], new["bento"])
+        assert (
+            text.replace(old["labels"]["git-commit"], new["labels"]["git-commit"]) == rebuilt[name]
+        )
+    locks = [yaml.safe_load(records[LOCK_FILE]) for records in (renamed, rebuilt)]
+    for lock in locks:
+        for out in lock["stages"]["package"]["outs"]:
+            out.pop("md5")
+            out.pop("size")
+    assert locks[0] == locks[1]
 
 
 def test_init_writes_the_new_identity_to_params(renamed: Path) -> None:
@@ -549,3 +685,101 @@ def test_the_renamed_project_plans_and_tests_green(renamed: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
+
+
+# --- The new region's prices (`make prices`) ---------------------------------------------------
+
+
+def priced_regions(root: Path) -> set[str]:
+    return set(yaml.safe_load((root / PRICE_TABLE).read_text())["regions"])
+
+
+def unpriced(root: Path) -> ProjectIdentity:
+    """NEW, moved to a region the price table has no prices for."""
+    region = next(r for r in AWS_REGIONS if r not in priced_regions(root) | {OLD.region})
+    return replace(NEW, region=region)
+
+
+def no_prices(region: str) -> str:
+    return (
+        f"No prices for {region} yet: run `make prices REGION={region}` with AWS credentials "
+        "before `make cost`.\n"
+    )
+
+
+@pytest.fixture
+def fake_make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `make` first on PATH that records where it ran and its arguments, and fails when
+    FAKE_MAKE_FAILS is set; else it adds the region it was given to the price table, as
+    `make prices` would. Returns the record file (absent while `make` never ran)."""
+    record, script = tmp_path / "make-calls", tmp_path / "bin" / "make"
+    script.parent.mkdir()
+    script.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$(pwd -P)" "$@" >> "{record}"\n'
+        'if [ -n "${FAKE_MAKE_FAILS:-}" ]; then exit 2; fi\n'
+        f'printf "\\n  %s: {{}}\\n" "${{2#REGION=}}" >> "{PRICE_TABLE}"\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+    return record
+
+
+def test_init_fetches_the_prices_of_a_region_the_table_lacks(
+    project: Path, fake_make: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    new = unpriced(project)
+    assert init(project, new) == 0
+    assert fake_make.read_text().splitlines() == [
+        str(project.resolve()), "prices", f"REGION={new.region}",
+    ]  # fmt: skip
+    assert new.region in priced_regions(project)
+    assert "No prices for" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("credentials", ["fail", "none"])
+def test_init_says_how_to_fetch_prices_it_could_not_fetch(
+    project: Path, fake_make: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], credentials: str,
+) -> None:  # fmt: skip
+    if credentials == "fail":
+        monkeypatch.setenv("AWS_PROFILE", "default")
+        monkeypatch.setenv("FAKE_MAKE_FAILS", "1")
+    new = unpriced(project)
+    assert init(project, new) == 0
+    assert capsys.readouterr().out.endswith(no_prices(new.region))
+    assert fake_make.is_file() == (credentials == "fail")
+    assert new.region not in priced_regions(project)
+
+
+def test_init_leaves_the_prices_alone_when_the_table_has_the_region(
+    project: Path, fake_make: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    new = unpriced(project)
+    assert init(project, new, "--dry-run") == 0  # a dry run fetches nothing either
+    assert init(project, replace(new, region=sorted(priced_regions(project))[0])) == 0
+    assert not fake_make.exists()
+    assert "No prices for" not in capsys.readouterr().out
+
+
+def test_credentials_are_looked_for_where_boto3_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert not has_credentials({})
+    assert has_credentials({"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token"})
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[default]\nregion = eu-west-1\n")
+    assert has_credentials({})
+    assert not has_credentials({"AWS_CONFIG_FILE": str(tmp_path / "elsewhere")})
+
+
+def test_only_a_key_under_regions_counts_as_prices() -> None:
+    table = "# eu-west-2: not yet\nsource: x\nregions:\n  us-east-1:\n    a: 1\n  eu-west-1: {}\n"
+    assert has_prices(table, "us-east-1") and has_prices(table, "eu-west-1")
+    assert not has_prices(table, "eu-west-2")
+    assert not has_prices(table + "usage:\n  eu-west-2: 1\n", "eu-west-2")

@@ -35,6 +35,7 @@ from ml.monitoring.statistics import psi
 from ml.serving.log_sinks import FolderSink, S3Sink
 from ml.serving.prediction_log import PredictionLogger
 from tests.support.http_recorder import recording_server
+from tests.support.make import run_make
 
 SETTINGS = load_params().monitoring
 SHIFTED = ["mean radius", "worst area"]
@@ -413,3 +414,46 @@ def test_unknown_feature_in_params_is_named() -> None:
     raw["monitoring"]["features"] = ["mean radius", "mean colour"]
     with pytest.raises(ParamsError, match=r"monitoring\.features.*mean colour"):
         parse_params(raw)
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "code"),
+    [
+        # Without the flag a verdict exits 0 even on drift: the CronJob must not retry.
+        ("shifted", (), drift.EXIT_OK),
+        ("shifted", ("--fail-on-drift",), drift.EXIT_DRIFT),
+        ("held out", ("--fail-on-drift",), drift.EXIT_OK),
+    ],
+)
+def test_only_fail_on_drift_makes_drift_an_error(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    data: Data,
+    rows: str,
+    args: tuple[str, ...],
+    code: int,
+) -> None:
+    table = shifted(data.held_out) if rows == "shifted" else data.held_out
+    result = run_drift(capsys, data, tmp_path, write_csv(table, tmp_path / "rows.csv"), *args)
+    assert result.code == code, result.err
+    assert result.report is not None
+    assert result.report["drift_detected"] is (rows == "shifted")
+
+
+@pytest.mark.parametrize(
+    ("setting", "flagged"), [("FAIL_ON_DRIFT=1", True), ("FAIL_ON_DRIFT=", False)]
+)
+def test_make_drift_fails_on_drift_only_when_asked(setting: str, flagged: bool) -> None:
+    # A dry run (-n) shows the command `make drift` runs without running it.
+    result = run_make("-n", "drift", "CURRENT=data/predictions", setting)
+    assert result.returncode == 0, result.stderr
+    (command,) = [line for line in result.stdout.splitlines() if "-m ml.monitoring.drift" in line]
+    assert ("--fail-on-drift" in command.split()) is flagged
+
+
+def test_the_flag_is_documented_where_users_look() -> None:
+    assert "--fail-on-drift" in drift.__doc__
+    assert "--fail-on-drift" in drift._parser().format_help()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("- `make drift CURRENT=") :].split("\n- ", 1)[0]
+    assert "FAIL_ON_DRIFT=1" in section and "--fail-on-drift" in section

@@ -124,6 +124,35 @@ def test_git_commit_is_uncommitted_unless_the_tree_matches_a_commit(tmp_path: Pa
     assert lineage.git_commit(tmp_path, outputs) == lineage.UNCOMMITTED
 
 
+def test_tool_output_and_ignored_files_leave_the_commit(tmp_path: Path) -> None:
+    """`dvc plots diff` leaves an untracked dvc_plots/ behind; it and ignored files don't make
+    the sources uncommitted (the bento tag would change), a new module or a deleted file does."""
+    git(tmp_path, "init", "-q")
+    (tmp_path / ".gitignore").write_text("/.pr-report/\n")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    (tmp_path / "ml" / "core").mkdir(parents=True)
+    (tmp_path / "ml" / "core" / "__init__.py").write_text("")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    head = git(tmp_path, "rev-parse", "HEAD").strip()
+
+    (tmp_path / "dvc_plots").mkdir()  # not ignored: a fork's .gitignore may not list it
+    (tmp_path / "dvc_plots" / "index.html").write_text("<html></html>")
+    (tmp_path / "dvc_plots" / "vega.min.js").write_text("")
+    (tmp_path / ".pr-report").mkdir()
+    (tmp_path / ".pr-report" / "comment.md").write_text("report")
+    (tmp_path / ".pr-report" / "helper.py").write_text("")  # ignored, even as a module
+    (tmp_path / "ml" / "core" / "notes.txt").write_text("the bento carries only modules")
+    assert lineage.git_commit(tmp_path) == head
+
+    new_module = tmp_path / "ml" / "core" / "extra.py"  # the bento would carry it
+    new_module.write_text("")
+    assert lineage.git_commit(tmp_path) == lineage.UNCOMMITTED
+    new_module.unlink()
+    (tmp_path / "ml" / "core" / "__init__.py").unlink()
+    assert lineage.git_commit(tmp_path) == lineage.UNCOMMITTED
+
+
 def test_the_bento_holds_the_modules_the_service_imports() -> None:
     sources = bento_build.bento_sources()
     assert {
