@@ -69,10 +69,16 @@ clean: ## Remove untracked outputs (keeps .venv, the DVC cache and the committed
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 	$(BIN)/dvc repro
 
+# Seconds per request attempt, which DVC hands to botocore (whose default is 60 each). DVC has no
+# retry option: botocore's own AWS_MAX_ATTEMPTS / max_attempts (AWS profile) set the attempts.
+S3_CONNECT_TIMEOUT ?= 5
+S3_READ_TIMEOUT ?= 10
 remote-s3: setup ## Point DVC's remote at s3://BUCKET (ENDPOINT= for S3-compatible stores)
 	@test -n "$(BUCKET)" || { echo "usage: make remote-s3 BUCKET=<name> [ENDPOINT=<url>]"; exit 2; }
 	$(BIN)/dvc remote add --force --default s3 s3://$(BUCKET)/dvc
 	$(if $(ENDPOINT),$(BIN)/dvc remote modify s3 endpointurl $(ENDPOINT),$(BIN)/dvc remote modify --unset s3 endpointurl || true)
+	$(BIN)/dvc remote modify s3 connect_timeout $(S3_CONNECT_TIMEOUT)
+	$(BIN)/dvc remote modify s3 read_timeout $(S3_READ_TIMEOUT)
 
 # DVC's own plots page loads vega from a CDN and is blank offline: the page `make plots` writes
 # loads these from its own folder. The last releases of the majors dvc-render loads (vega 5,
@@ -116,9 +122,10 @@ rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IM
 
 ##@ Benchmarks: ml/bench
 
-bench: setup ## Benchmark the service against a FastAPI peer and in-process predict
+# SOAK reaches the program through the environment, never through shell parsing.
+bench: setup ## Benchmark the service against a FastAPI peer and in-process predict [SOAK=seconds]
 	$(BIN)/dvc repro
-	$(PY) -m ml.bench.run
+	$(PY) -m ml.bench.run $(if $(SOAK),--soak "$$SOAK")
 
 ##@ CI glue: ml/ci (what the workflows run)
 

@@ -46,7 +46,11 @@ account = AwsAccount.lookup(provider, settings.region)
 on_aws = pulumi.ResourceOptions(providers=[provider])
 
 key = StackKey("stack", StackKeyArgs(naming=naming, account=account), opts=on_aws)
-network = Network("network", NetworkArgs(settings=settings.network, naming=naming), opts=on_aws)
+network = Network(
+    "network",
+    NetworkArgs(settings=settings.network, naming=naming, account=account, key_arn=key.arn),
+    opts=on_aws,
+)
 storage = Storage(
     "storage",
     StorageArgs(settings=settings.storage, naming=naming, account=account, key_arn=key.arn),

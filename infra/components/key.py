@@ -1,4 +1,5 @@
-"""The stack's KMS key: its buckets, image registry, Kubernetes secrets, control-plane logs."""
+"""The stack's KMS key: its buckets, image registry, Kubernetes secrets, control-plane and VPC
+flow logs."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def key_policy(account: AwsAccount, naming: Naming) -> pulumi.Output[str]:
             "Resource": "*",
         },
         {
-            # CloudWatch Logs encrypts the stack's log groups, and only those.
+            # CloudWatch Logs encrypts the stack's log groups, and only those: the control
+            # plane's and those under the stack's prefix (the VPC flow logs among them).
             "Sid": "CloudWatchLogsEncryptsStackLogGroups",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{account.region}.amazonaws.com"},

@@ -1,4 +1,5 @@
-"""The VPC: public and private subnets per zone, an internet gateway and NAT as configured.
+"""The VPC: public and private subnets per zone, an internet gateway, NAT and flow logs as
+configured.
 
 Subnets carry the tags EKS and its load balancer controllers look for, so public load balancers
 land in public subnets and internal ones in private subnets.
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.flow_logs import FlowLogArgs, FlowLogResources, flow_logs
 from infra.helpers.options import renamed
+from infra.helpers.providers import AwsAccount
 from infra.settings import Naming, NetworkSettings
 
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
@@ -24,10 +27,13 @@ def cluster_tag(cluster_name: str) -> str:
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    """The stack's network settings and the names its resources take."""
+    """The stack's network settings, the names its resources take, and (for the flow logs)
+    the account and the stack key."""
 
     settings: NetworkSettings
     naming: Naming
+    account: AwsAccount
+    key_arn: pulumi.Input[str]
 
 
 class Network(pulumi.ComponentResource):
@@ -60,6 +66,19 @@ class Network(pulumi.ComponentResource):
         self.private_subnets = [
             self._private_subnet(name, args, index) for index in range(args.settings.az_count)
         ]
+        self.flow_logs: FlowLogResources | None = None
+        if args.settings.flow_logs.enabled:
+            self.flow_logs = flow_logs(
+                name,
+                FlowLogArgs(
+                    settings=args.settings.flow_logs,
+                    naming=naming,
+                    account=args.account,
+                    key_arn=args.key_arn,
+                    vpc_id=self.vpc.id,
+                ),
+                parent=self,
+            )
 
         self.vpc_id: pulumi.Output[str] = self.vpc.id
         self.public_subnet_ids = [s.id for s in self.public_subnets]

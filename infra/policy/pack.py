@@ -48,4 +48,10 @@ def policies() -> list[Policy]:
             validate=validators.gpu_pools_scale_to_zero,
             enforcement_level=EnforcementLevel.ADVISORY,
         ),
+        ResourceValidationPolicy(
+            name="eks-public-endpoint-not-open",
+            description="An EKS cluster's public API endpoint is not open to 0.0.0.0/0.",
+            validate=validators.public_endpoint_not_open,
+            enforcement_level=EnforcementLevel.ADVISORY,
+        ),
     ]

@@ -27,6 +27,9 @@ from infra.settings.fields import (
     unique,
 )
 
+# RFC 1918 blocks: no request from them reaches a public endpoint.
+_PRIVATE_NETWORKS = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
 
 class NodePool(Section):
     name: PoolName = describe(
@@ -136,8 +139,14 @@ class ClusterSettings(Section):
         f"Kubernetes minor version ({', '.join(CLUSTER_AUTOSCALER_CHARTS)}); it picks the "
         "cluster autoscaler chart."
     )
-    public_access_cidrs: Annotated[list[IPv4Network], Field(min_length=1)] = describe(
-        "Networks that may reach the public API endpoint."
+    endpoint_public_access: bool = describe(
+        "Whether the API also has a public endpoint (the private one, inside the VPC, is always "
+        "on). Off, `pulumi up` and kubectl must run from inside the VPC (see README, Reaching "
+        "the cluster's API)."
+    )
+    public_access_cidrs: list[IPv4Network] = describe(
+        "Networks that may reach the public endpoint: at least one when it is on (AWS would "
+        "otherwise open it to 0.0.0.0/0), none when it is off."
     )
     log_types: list[ClusterLogType] = describe("Control-plane logs sent to CloudWatch.")
     log_retention_days: LogRetentionDays = describe(
@@ -157,6 +166,29 @@ class ClusterSettings(Section):
             supported = ", ".join(CLUSTER_AUTOSCALER_CHARTS)
             raise ValueError(f"Kubernetes {version!r} is not supported here (one of {supported})")
         return version
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs_match_public_access(
+        cls, cidrs: list[IPv4Network], info: ValidationInfo
+    ) -> list[IPv4Network]:
+        unique(cidrs)
+        public = info.data.get("endpoint_public_access")
+        if public is False and cidrs:
+            raise ValueError("must be [] when endpointPublicAccess is false (no public endpoint)")
+        if public and not cidrs:
+            # An empty list would not close the endpoint: AWS opens it to 0.0.0.0/0.
+            raise ValueError(
+                "needs at least one network when endpointPublicAccess is true (AWS would open "
+                "the endpoint to 0.0.0.0/0); write 0.0.0.0/0 to mean it"
+            )
+        private = [str(c) for c in cidrs if any(c.subnet_of(p) for p in _PRIVATE_NETWORKS)]
+        if private:
+            raise ValueError(
+                f"{', '.join(private)}: private addresses never reach the public endpoint "
+                "(the VPC uses the private one)"
+            )
+        return cidrs
 
     @field_validator("log_types", "admin_role_arns")
     @classmethod

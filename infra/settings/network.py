@@ -1,4 +1,4 @@
-"""The `network` section: the VPC's address blocks, zones and NAT."""
+"""The `network` section: the VPC's address blocks, zones, NAT and flow logs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,22 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from infra.settings.fields import Cidr, Section, describe
+from infra.settings.fields import Cidr, LogRetentionDays, Section, describe
+
+
+class FlowLogSettings(Section):
+    """VPC flow logs: who talked to whom, kept in a log group encrypted with the stack's key."""
+
+    enabled: bool = describe(
+        "Record the VPC's traffic to CloudWatch Logs. Recommended everywhere; off saves its "
+        "ingestion cost (billed per GB of records), which is why dev ships with false."
+    )
+    retention_days: LogRetentionDays = describe(
+        "Days the flow-log group keeps records (a CloudWatch Logs retention value)."
+    )
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = describe(
+        "Which traffic to record: ALL, or only ACCEPT-ed or REJECT-ed connections."
+    )
 
 
 class NetworkSettings(Section):
@@ -27,6 +42,7 @@ class NetworkSettings(Section):
         "outage); none: no NAT, nodes run in the public subnets with public IPs (inbound still "
         "closed)."
     )
+    flow_logs: FlowLogSettings = describe("The VPC's flow logs.")
 
     @field_validator("public_subnet_cidrs", "private_subnet_cidrs")
     @classmethod

@@ -18,15 +18,24 @@ SERVING_WORKLOAD = "inference"
 _CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
 _CRON = rf"@(hourly|daily|weekly|monthly|yearly)|({_CRON_FIELD}\s+){{4}}{_CRON_FIELD}"
 _MODULE = r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*"
+# An image by digest, `<registry>/<repo>@sha256:<64 hex>`: a tag can be moved to other bytes, so a
+# hand-run `pulumi up` with one would deploy whatever the tag points to that day.
+IMAGE_BY_DIGEST = r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}"
 
 
 class ServingSettings(Section):
     """The model service: CI fills image, modelVersion and bentoTag when it ships a model
     (`make up IMAGE=... BENTO=...`); until then they are null and no service is declared."""
 
-    image: Annotated[str, matches(r"\S+", "an image reference")] | None = describe(
-        "The image the model runs (`<ecr-url>@sha256:...`); set by CI, null before the first "
-        "shipped model."
+    image: (
+        Annotated[
+            str,
+            matches(IMAGE_BY_DIGEST, "an image by digest (<registry>/<repo>@sha256:<64 hex>)"),
+        ]
+        | None
+    ) = describe(
+        "The image the model runs, by digest only (`<ecr-url>@sha256:<64 hex>`, never a tag); "
+        "set by CI, null before the first shipped model."
     )
     model_version: LabelValue | None = describe(
         "The bento's version: the pods' `model-version` label; set by CI with image."

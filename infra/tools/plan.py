@@ -18,13 +18,14 @@ still finds its state (a component's old type token, and what it implies for its
 CI sets the stack's `serving` image, model version and bento tag when it ships a model, never
 in the committed stack file. So that the plan shows the service too, a stack file without an
 image is planned as if the bento of reports/bento.json had been shipped (`make up BENTO=...`),
-its image named the way `make image` names it in the stack's registry; `--without-model` plans
-the stack file as it is.
+its image in the stack's registry by a stand-in digest derived from the bento's tag;
+`--without-model` plans the stack file as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import runpy
@@ -84,6 +85,13 @@ def _alias(field: str) -> str:
     return ServingSettings.model_fields[field].alias or field
 
 
+def stand_in_digest(tag: str) -> str:
+    """The plan's stand-in for the digest of the bento's image: the stack takes images by digest
+    only, and this one, derived from the tag, keeps a plan's bytes the same for the same bento
+    (no image has it)."""
+    return "sha256:" + hashlib.sha256(f"offline plan stand-in for {tag}".encode()).hexdigest()
+
+
 def with_shipped_model(
     config: dict[str, Any], project: str, bento_file: Path | None = None
 ) -> tuple[dict[str, Any], str | None]:
@@ -101,7 +109,8 @@ def with_shipped_model(
         return config, None
     naming = Naming(project, str(config.get(f"{project}:environment", "")))
     region = config.get("aws:region")
-    image = f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{naming.ecr_repository}:{version}"
+    registry = f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com"
+    image = f"{registry}/{naming.ecr_repository}@{stand_in_digest(tag)}"
     shipped = {
         **serving,
         _alias("image"): image,

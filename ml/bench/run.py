@@ -18,6 +18,9 @@ Also measured: the model's own `predict_proba` rows/s in this process at batch 1
 (ml/bench/log_overhead.py), and the time of a `dvc repro` with nothing to do. Writes
 reports/bench.json and prints tables. Numbers depend on the machine and on whatever else runs
 on it: compare runs on the same machine only.
+
+`--soak SECONDS` instead soaks the bento alone at concurrency 64 (ml/bench/soak.py): errors, p99
+per interval and the workers' memory at the start and the end, in reports/bench-soak.json.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ml.bench.load import measure
 from ml.bench.log_overhead import measure_overhead
 from ml.bench.report import bench_report, print_report, verdict
 from ml.bench.servers import bench_servers, logged_rows
+from ml.bench.soak import INTERVAL_S, MAX_SOAK_S, SOAK_FILE, run_soak, soak_table
 from ml.bench.timings import BenchError, noop_repro_seconds, predict_rows_per_s
 from ml.core.paths import MODEL_FILE, REPORTS_DIR
 from ml.serving.local import NoBentoError, ServerStartError, latest_bento
@@ -48,12 +52,39 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bento", help="NAME:VERSION (default: the one reports/bento.json names)")
     parser.add_argument("--peer-workers", type=int, default=2)
     parser.add_argument("--skip-repro", action="store_true", help="do not time `dvc repro`")
-    parser.add_argument("--output", type=Path, default=BENCH_FILE)
+    parser.add_argument(
+        "--output", type=Path, help=f"default {BENCH_FILE.name}, soak: {SOAK_FILE.name}"
+    )
+    parser.add_argument("--soak", type=float, metavar="SECONDS", help="soak the bento this long")
+    parser.add_argument("--interval", type=float, default=INTERVAL_S, help="soak: seconds per row")
     return parser
 
 
+def soak(options: argparse.Namespace) -> None:
+    """`--soak`: the bento alone at concurrency 64 for minutes, its figures per interval."""
+    try:
+        report = run_soak(
+            options.bento or latest_bento(), options.soak, options.interval, options.warmup
+        )
+    except (NoBentoError, BenchError, ServerStartError) as error:
+        raise SystemExit(f"bench: {error}") from None
+    output = options.output or SOAK_FILE
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print()
+    print(soak_table(report))
+    print("\n".join(f"NOT MET: {problem}" for problem in report["problems"]) or "no errors")
+    print(f"wrote {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    options = _parser().parse_args(argv)
+    parser = _parser()
+    options = parser.parse_args(argv)
+    if options.soak is not None:
+        if not 0 < options.soak <= MAX_SOAK_S or not 0 < options.interval <= options.soak:
+            parser.error(f"--soak takes 0 < SECONDS <= {MAX_SOAK_S:g}, --interval 0 < s <= SECONDS")
+        soak(options)
+        return
     try:
         # Timed first: a pipeline that is not up to date builds the model and bento to measure.
         repro_s = None if options.skip_repro else noop_repro_seconds()
@@ -83,11 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         repro_s=repro_s,
         problems=problems,
     )
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    output = options.output or BENCH_FILE
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print()
     print("\n".join(f"NOT MET: {problem}" for problem in problems) or "targets met")
-    print(f"wrote {options.output}")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@
     (or: python -m ml.monitoring.drift ... --dispatch)
 
 Sends a `repository_dispatch` event of type `drift-detected` to the project's repository
-(ml/core/identity.py); .github/workflows/retrain.yml runs on it. The token comes from
-DISPATCH_TOKEN, else GITHUB_TOKEN, and needs `contents: write` on the repository (a workflow's
-GITHUB_TOKEN with that permission, or a fine-grained token / GitHub App token as a Kubernetes
-secret). Without a token the exact `curl` command is printed instead. GITHUB_API_URL (set by GitHub
+(ml/core/identity.py); .github/workflows/retrain.yml runs on it. The token comes from the file
+DISPATCH_TOKEN_FILE names (the in-cluster job mounts its Kubernetes secret there, so the token is
+in no environment variable), else DISPATCH_TOKEN, else GITHUB_TOKEN, and needs `contents: write`
+on the repository (a workflow's GITHUB_TOKEN with that permission, or a fine-grained token /
+GitHub App token as a Kubernetes secret). Without a token (a named file that does not exist
+counts as none) the exact `curl` command is printed instead. GITHUB_API_URL (set by GitHub
 Actions, e.g. on GitHub Enterprise Server) overrides the API address.
 """
 
@@ -33,6 +35,7 @@ API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
 API_URL_ENV = "GITHUB_API_URL"
 TOKEN_ENVS = ("DISPATCH_TOKEN", "GITHUB_TOKEN")
+TOKEN_FILE_ENV = "DISPATCH_TOKEN_FILE"  # noqa: S105 - a variable naming a file
 TOKEN_PLACEHOLDER = "<TOKEN>"  # noqa: S105 - printed for a person to replace
 
 
@@ -91,6 +94,22 @@ def curl_command(body: Mapping[str, Any], api_url: str, repository: str) -> str:
     )
 
 
+def ambient_token() -> str | None:
+    """The token of DISPATCH_TOKEN_FILE's file, else of DISPATCH_TOKEN or GITHUB_TOKEN; None when
+    there is none (the job's secret is optional: no secret, no file)."""
+    path = os.environ.get(TOKEN_FILE_ENV)
+    if path:
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            token = ""
+        except (OSError, UnicodeDecodeError) as error:
+            raise DispatchError(f"{TOKEN_FILE_ENV}: can't read {path}: {error}") from None
+        if token:
+            return token
+    return next((os.environ[name] for name in TOKEN_ENVS if os.environ.get(name)), None)
+
+
 def _refusal(status: int, detail: str, repository: str) -> str:
     reasons = {
         401: "the token is invalid or expired",
@@ -113,11 +132,12 @@ def trigger_retraining(
     """Send the `drift-detected` event; returns what happened, raises DispatchError on failure."""
     repository = repository or load_identity().repository
     api_url = api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
-    token = token or next((os.environ[name] for name in TOKEN_ENVS if os.environ.get(name)), None)
+    token = token or ambient_token()
     body = dispatch_body(report)
     if not token:
         return (
-            f"no {' or '.join(TOKEN_ENVS)} set: to start retraining, run with a token that has "
+            f"no token ({TOKEN_FILE_ENV}'s file, {' or '.join(TOKEN_ENVS)}): to start "
+            "retraining, run with a token that has "
             f"contents: write on {repository}:\n" + curl_command(body, api_url, repository)
         )
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked in _endpoint

@@ -1,9 +1,17 @@
 """DVC's remotes: the local default works out of the box, S3 (moto) round-trips into a fresh
-clone, and an unreachable remote fails loudly without touching local data."""
+clone, and an unreachable remote fails loudly without touching local data: one nobody listens
+on, and one that accepts connections but never answers (bounded by `make remote-s3`'s timeouts).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -90,4 +98,83 @@ def test_an_unreachable_remote_fails_and_keeps_local_data(
         assert result.returncode != 0
         assert "Could not connect to the endpoint URL" in result.stderr
     assert fingerprints(repo, CACHED) == before
+    assert UP_TO_DATE in repo.dvc("status").stdout
+
+
+# A hang guard, not a timing assertion: without the timeouts a silent endpoint holds each of
+# s3fs's 5 tries for botocore's 60 s default read timeout, past this.
+HANG_GUARD_S = 120
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """An endpoint on 127.0.0.1 that accepts connections and never writes a byte."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
+
+
+def _cache_fingerprint(repo: RepoCopy) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((repo.root / ".dvc" / "cache").rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(repo.root)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("fault", ["dead port", "silent endpoint"])
+def test_a_faulty_s3_endpoint_ends_push_with_an_error_and_keeps_local_data(
+    fault: str,
+    pipeline_run: PipelineRun,
+    aws_env: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    if fault == "dead port":
+        endpoint, expected, env = f"http://127.0.0.1:{free_port()}", "Could not connect", {}
+    else:
+        # One attempt per s3fs try (botocore's AWS_MAX_ATTEMPTS, what the README names).
+        endpoint, env = request.getfixturevalue("silent_endpoint"), {"AWS_MAX_ATTEMPTS": "1"}
+        expected = "Read timeout on endpoint URL"
+    repo = clone_repo(pipeline_run.repo, tmp_path / "repo")
+    repo.run(
+        "make", "-o", "setup", "remote-s3", f"BIN={BIN}", f"BUCKET={BUCKET}", f"ENDPOINT={endpoint}"
+    )
+    before = (fingerprints(repo, CACHED), _cache_fingerprint(repo))
+
+    started = time.monotonic()
+    pushed = subprocess.run(
+        [str(BIN / "dvc"), "push"],
+        cwd=repo.root,
+        env=repo.env | env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        check=False,
+    )
+    print(f"{fault}: dvc push exited {pushed.returncode} in {time.monotonic() - started:.1f} s")
+
+    assert pushed.returncode != 0
+    assert expected in pushed.stderr
+    assert endpoint in pushed.stderr
+    assert (fingerprints(repo, CACHED), _cache_fingerprint(repo)) == before
     assert UP_TO_DATE in repo.dvc("status").stdout

@@ -23,7 +23,7 @@ from ml.core.identity import load_identity
 from ml.core.paths import REPO_ROOT
 from ml.core.prediction_log_layout import SAMPLE_RATE_ENV, URL_ENV
 from ml.monitoring import drift
-from ml.monitoring.dispatch import EVENT_TYPE, TOKEN_ENVS
+from ml.monitoring.dispatch import EVENT_TYPE, TOKEN_ENVS, TOKEN_FILE_ENV
 from ml.serving.local import running, serve_command
 from tests.support.http_recorder import recording_server
 from tests.support.network import free_port
@@ -106,7 +106,8 @@ def run_drift(
     command = [sys.executable, "-m", "ml.monitoring.drift", "--current", str(logs)]
     command += ["--reference", str(bento.reference), "--model", str(bento.inputs.model)]
     command += ["--out", str(out), "--dispatch"]
-    quiet = {key: value for key, value in bento.inputs.env.items() if key not in TOKEN_ENVS}
+    tokens = (*TOKEN_ENVS, TOKEN_FILE_ENV)
+    quiet = {key: value for key, value in bento.inputs.env.items() if key not in tokens}
     result = subprocess.run(
         command, cwd=REPO_ROOT, env=quiet | env, capture_output=True, text=True, check=False
     )
@@ -154,7 +155,7 @@ def test_without_a_token_the_dispatch_command_is_printed(
     result, report = run_drift(bento, shifted_logs, tmp_path, {})
     assert report["drifted_features"] == SHIFTED
     repository = load_identity().repository
-    assert f"no {' or '.join(TOKEN_ENVS)} set" in result.stdout
+    assert f"no token ({TOKEN_FILE_ENV}'s file, {' or '.join(TOKEN_ENVS)})" in result.stdout
     assert "curl -fsS -X POST" in result.stdout
     assert f"/repos/{repository}/dispatches" in result.stdout
 

@@ -1,5 +1,6 @@
-"""The EKS control plane: API-only access entries, envelope-encrypted secrets, logs with
-retention, standard support only; and the kubeconfig that reaches it."""
+"""The EKS control plane: a private API endpoint (a public one only if the stack asks, for
+named networks), API-only access entries, envelope-encrypted secrets, logs with retention,
+standard support only; and the kubeconfig that reaches it."""
 
 from __future__ import annotations
 
@@ -48,9 +49,13 @@ def control_plane(
         role_arn=role_arn,
         vpc_config=aws.eks.ClusterVpcConfigArgs(
             subnet_ids=list(subnet_ids),
+            # Always on: nodes and in-VPC runners reach the API without leaving the VPC.
             endpoint_private_access=True,
-            endpoint_public_access=True,
-            public_access_cidrs=[str(c) for c in settings.public_access_cidrs],
+            endpoint_public_access=settings.endpoint_public_access,
+            # Only with a public endpoint: without one AWS ignores them.
+            public_access_cidrs=[str(c) for c in settings.public_access_cidrs]
+            if settings.endpoint_public_access
+            else None,
         ),
         access_config=aws.eks.ClusterAccessConfigArgs(
             authentication_mode="API",

@@ -11,13 +11,15 @@ from infra.components.serving.names import (
     BENTO_SRC,
     DISPATCH_SECRET,
     DISPATCH_SECRET_KEY,
-    DISPATCH_TOKEN_ENV,
+    DISPATCH_TOKEN_DIR,
+    DISPATCH_TOKEN_FILE_ENV,
     DRIFT_OUT,
     WRITABLE_DIRS,
 )
 from infra.components.serving.pod import (
     CONTAINER_SECURITY,
     POD_SECURITY,
+    SERVICE_ACCOUNT_TOKEN,
     aws_env,
     predictions_url,
     workload_labels,
@@ -49,6 +51,31 @@ def drift_command(args: ServingArgs, bucket: pulumi.Input[str]) -> list[Any]:
     ]
 
 
+# The check reads some hours of logged requests into memory and compares them with the training
+# rows, on one core: enough for the template's traffic, and a runaway check can't starve the
+# model's pods on the node. Raise them here if the logged hours outgrow a gibibyte.
+DRIFT_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "512Mi"},
+    "limits": {"cpu": "1000m", "memory": "1Gi"},
+}
+DISPATCH_VOLUME = "dispatch-token"
+
+
+def dispatch_token_volume() -> dict[str, Any]:
+    """The optional Secret as a file only the job's user can read: no secret, an empty mount
+    (ml/monitoring/dispatch.py then prints the command instead)."""
+    return {
+        "name": DISPATCH_VOLUME,
+        "secret": {
+            "secretName": DISPATCH_SECRET,
+            "optional": True,
+            # 0400; the kubelet adds group read for the pod's fsGroup (the job's own group).
+            "defaultMode": 0o400,
+            "items": [{"key": DISPATCH_SECRET_KEY, "path": DISPATCH_SECRET_KEY}],
+        },
+    }
+
+
 def drift_container(args: ServingArgs, bucket: pulumi.Input[str]) -> dict[str, Any]:
     return {
         "name": "drift",
@@ -58,23 +85,17 @@ def drift_container(args: ServingArgs, bucket: pulumi.Input[str]) -> dict[str, A
         "env": [
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
             {
-                "name": DISPATCH_TOKEN_ENV,
-                "valueFrom": {
-                    "secretKeyRef": {
-                        "name": DISPATCH_SECRET,
-                        "key": DISPATCH_SECRET_KEY,
-                        "optional": True,
-                    }
-                },
+                "name": DISPATCH_TOKEN_FILE_ENV,
+                "value": f"{DISPATCH_TOKEN_DIR}/{DISPATCH_SECRET_KEY}",
             },
             *aws_env(args.region),
         ],
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "512Mi"},
-            "limits": {"memory": "1Gi"},
-        },
+        "resources": DRIFT_RESOURCES,
         "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": [{"name": "tmp", "mountPath": WRITABLE_DIRS["tmp"]}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": WRITABLE_DIRS["tmp"]},
+            {"name": DISPATCH_VOLUME, "mountPath": DISPATCH_TOKEN_DIR, "readOnly": True},
+        ],
     }
 
 
@@ -87,11 +108,14 @@ def drift_cronjob_spec(
         "metadata": {"labels": labels},
         "spec": {
             "serviceAccountName": service_account,
-            "automountServiceAccountToken": True,
+            "automountServiceAccountToken": SERVICE_ACCOUNT_TOKEN,
             "restartPolicy": "Never",
             "securityContext": POD_SECURITY,
             "containers": [drift_container(args, bucket)],
-            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                dispatch_token_volume(),
+            ],
         },
     }
     return {

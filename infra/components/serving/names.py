@@ -26,7 +26,11 @@ DRIFT_OUT = "/tmp/drift"  # noqa: S108 (the job's emptyDir)
 # without it the job prints the command instead.
 DISPATCH_SECRET = "drift-dispatch"  # noqa: S105 (the Secret's name)
 DISPATCH_SECRET_KEY = "token"  # noqa: S105 (a key name in the Secret)
-DISPATCH_TOKEN_ENV = "DISPATCH_TOKEN"  # noqa: S105 (an environment variable's name)
+# The Secret reaches the job as a read-only file, never as an environment variable (which the
+# process's children, crash dumps and `kubectl describe` would show): ml/monitoring/dispatch.py
+# reads the file the variable names.
+DISPATCH_TOKEN_FILE_ENV = "DISPATCH_TOKEN_FILE"  # noqa: S105 (an environment variable's name)
+DISPATCH_TOKEN_DIR = "/var/run/secrets/dispatch"  # noqa: S105 (a mount path)
 
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"

@@ -20,10 +20,20 @@ from infra.helpers.iam import irsa_role
 from infra.helpers.options import dependencies
 from ml.core.identity import load_identity
 
+# What a container started in a deploy namespace without resources of its own gets (a hand-run
+# `kubectl run`, a debug pod): the template's own containers all set theirs. No maximum: the
+# model's limits are stack settings, and a cap here would refuse pods the settings allow.
+CONTAINER_DEFAULTS: k8s.core.v1.LimitRangeItemArgsDict = {
+    "type": "Container",
+    "default_request": {"cpu": "100m", "memory": "128Mi"},
+    "default": {"cpu": "500m", "memory": "512Mi"},
+}
+
 
 class ServingPlatform(pulumi.ComponentResource):
     """What the model service stands on before any model is shipped (the infra role keeps it):
-    the deploy namespaces, the deploy role's RBAC there, and the pods' IAM roles.
+    the deploy namespaces (with containers' default resources), the deploy role's RBAC there,
+    and the pods' IAM roles.
 
     The namespaces wait for this component's `opts.depends_on` (the cluster's nodes).
     """
@@ -77,7 +87,7 @@ class ServingPlatform(pulumi.ComponentResource):
         labels: Mapping[str, str],
         after: Sequence[pulumi.Input[pulumi.Resource]],
     ) -> list[pulumi.Resource]:
-        """One deploy namespace, and the deploy role's Role and RoleBinding in it."""
+        """One deploy namespace, its LimitRange, and the deploy role's Role and RoleBinding."""
         namespace = k8s.core.v1.Namespace(
             f"{name}-{ns}",
             metadata={
@@ -92,6 +102,12 @@ class ServingPlatform(pulumi.ComponentResource):
             "namespace": ns,
             "labels": dict(labels),
         }
+        limits = k8s.core.v1.LimitRange(
+            f"{name}-{ns}-defaults",
+            metadata={"name": "container-defaults", "namespace": ns, "labels": dict(labels)},
+            spec={"limits": [CONTAINER_DEFAULTS]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
         role = k8s.rbac.v1.Role(
             f"{name}-{ns}-deployer",
             metadata=metadata,
@@ -105,4 +121,4 @@ class ServingPlatform(pulumi.ComponentResource):
             subjects=deployer_subjects(group),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
         )
-        return [namespace, role, binding]
+        return [namespace, limits, role, binding]

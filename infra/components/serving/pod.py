@@ -23,6 +23,11 @@ CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "capabilities": {"drop": ["ALL"]},
 }
+# Nothing in the pods talks to the Kubernetes API, so they get no API token. AWS credentials do
+# not need one: the EKS pod identity webhook projects IRSA's web identity token (audience
+# sts.amazonaws.com) into every pod whose service account carries the role-arn annotation,
+# whatever this flag says.
+SERVICE_ACCOUNT_TOKEN = False
 POD_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": BENTO_UID,
@@ -105,9 +110,7 @@ def pod_template(
     """The pod: non-root, read-only root filesystem, no privileges, spread over the zones."""
     spec: dict[str, Any] = {
         "serviceAccountName": service_account,
-        # The IRSA web identity token is a projected service-account token; the account itself
-        # has no Kubernetes permissions.
-        "automountServiceAccountToken": True,
+        "automountServiceAccountToken": SERVICE_ACCOUNT_TOKEN,
         "securityContext": POD_SECURITY,
         "containers": [bento_container(args, bucket)],
         "volumes": [{"name": name, "emptyDir": {"sizeLimit": "256Mi"}} for name in WRITABLE_DIRS],

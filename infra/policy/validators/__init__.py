@@ -7,20 +7,27 @@ Properties arrive as read-only mappings (CrossGuard's proxies), never as dicts: 
 """
 
 from infra.policy.validators.buckets import encrypted_private_buckets
+from infra.policy.validators.cluster_endpoint import public_endpoint_not_open
 from infra.policy.validators.cost_tags import effective_tags, is_taggable, require_cost_tags
 from infra.policy.validators.gpu_pools import gpu_pools_scale_to_zero
 from infra.policy.validators.iam import no_admin_wildcards, wildcard_statements
 from infra.policy.validators.registry import scanned_immutable_repositories
-from infra.policy.validators.resource_types import ECR_REPOSITORY_TYPE, NODE_GROUP_TYPE
+from infra.policy.validators.resource_types import (
+    ECR_REPOSITORY_TYPE,
+    EKS_CLUSTER_TYPE,
+    NODE_GROUP_TYPE,
+)
 
 __all__ = [
     "ECR_REPOSITORY_TYPE",
+    "EKS_CLUSTER_TYPE",
     "NODE_GROUP_TYPE",
     "effective_tags",
     "encrypted_private_buckets",
     "gpu_pools_scale_to_zero",
     "is_taggable",
     "no_admin_wildcards",
+    "public_endpoint_not_open",
     "require_cost_tags",
     "scanned_immutable_repositories",
     "wildcard_statements",

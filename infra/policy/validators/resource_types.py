@@ -20,6 +20,7 @@ ENCRYPTION_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
 ECR_REPOSITORY_TYPE = "aws:ecr/repository:Repository"
 NODE_GROUP_TYPE = "aws:eks/nodeGroup:NodeGroup"
+EKS_CLUSTER_TYPE = "aws:eks/cluster:Cluster"
 # Where IAM policy documents live, by resource type: a property holding one document, or
 # `inlinePolicies` holding a list of {name, policy}.
 POLICY_DOCUMENT_PROPERTY = {

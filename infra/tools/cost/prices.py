@@ -54,6 +54,8 @@ class UsageAssumptions(_Strict):
     nat_gb_per_gateway: float = Price
     log_gb_ingested_per_group: float = Price
     log_gb_stored_per_group: float = Price
+    # VPC flow logs grow with traffic, not with the number of groups: their own assumption.
+    flow_log_gb_per_month: float = Price
     ecr_gb_per_repository: float = Price
 
 

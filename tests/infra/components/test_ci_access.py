@@ -247,9 +247,12 @@ def test_infra_role_is_scoped_to_the_stack(dev: Declared, prod: Declared) -> Non
             or sid in {"LogInToRegistry"}
         ), sid
     assert granted["ManageStackRoles"]["Resource"] == (f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-*")
+    # The cluster, its nodes and the VPC's flow-log delivery are handed the stack's roles.
+    passed = ["eks.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
     assert granted["PassStackRoles"]["Condition"] == {
-        "StringEquals": {"iam:PassedToService": ["eks.amazonaws.com", "ec2.amazonaws.com"]}
+        "StringEquals": {"iam:PassedToService": passed}
     }
+    assert "ec2:*FlowLogs" in granted["ManageNetwork"]["Action"]
     attachable = granted["AttachKnownPolicies"]["Condition"]["ArnEquals"]["iam:PolicyARN"]
     assert not [arn for arn in attachable if arn.endswith("AdministratorAccess")]
     assert granted["ManageTaggedKeys"]["Condition"] == {

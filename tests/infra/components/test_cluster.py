@@ -80,6 +80,29 @@ def test_control_plane_is_locked_down(prod: Declared) -> None:
     }
 
 
+def vpc_config(declared: Declared) -> dict:
+    return declared.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]
+
+
+def test_prod_api_is_private_only(prod: Declared) -> None:
+    vpc = vpc_config(prod)
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is False
+    # No CIDRs without a public endpoint: AWS would ignore them, and they would mislead.
+    assert "publicAccessCidrs" not in vpc
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0/0"], ["203.0.113.0/24", "198.51.100.7/32"]])
+def test_public_endpoint_and_its_cidrs_come_from_the_settings(cidrs: list[str]) -> None:
+    settings = stack_settings("dev")
+    cluster = settings.cluster.model_copy(update={"public_access_cidrs": cidrs})
+    vpc = vpc_config(build(settings.model_copy(update={"cluster": cluster})))
+    # The private endpoint stays on whatever the stack says: the nodes reach the API through it.
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == cidrs
+
+
 def test_cluster_and_node_roles_use_managed_policies(prod: Declared) -> None:
     attached = {
         r.inputs["policyArn"].rsplit("/", 1)[1]

@@ -46,6 +46,7 @@ K8S_VERSION = "1.33"
 MODEL = "breast-cancer-classifier"
 VERSION = "20260101_abc123"
 BUCKET = f"{PROJECT}-dev-artifacts-{ACCOUNT_ID}"
+DIGEST = "sha256:" + "3f" * 32
 PROGRAM = {
     "environment": "dev",
     "region": "eu-west-1",
@@ -73,7 +74,7 @@ SECTION = {
     "maxErrorRatio": 0.01,
     "modelVersion": VERSION,
     "bentoTag": f"{MODEL}:{VERSION}",
-    "image": f"{ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/{PROJECT}-dev/bentos:3f2a9c1",
+    "image": f"{ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/{PROJECT}-dev/bentos@{DIGEST}",
     "clientNamespaces": ["ingress-nginx"],
 }
 
@@ -207,6 +208,7 @@ def test_a_broken_cronjob_fails_the_schema(cpu: dict) -> None:
 def test_platform_objects_are_valid_kubernetes(platform: dict) -> None:
     for token in (
         "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:LimitRange",
         "kubernetes:rbac.authorization.k8s.io/v1:Role",
         "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     ):
@@ -250,8 +252,6 @@ def test_pods_run_non_root_read_only_without_privileges(cpu: dict) -> None:
             "fsGroup": BENTO_UID_GID,
             "seccompProfile": {"type": "RuntimeDefault"},
         }
-        # The projected token IRSA exchanges for AWS credentials.
-        assert pod_spec["automountServiceAccountToken"] is True
         (container,) = pod_spec["containers"]
         assert container["securityContext"] == {
             "allowPrivilegeEscalation": False,
@@ -530,9 +530,102 @@ def test_drift_cronjob_checks_the_logged_requests_every_hour(cpu: dict) -> None:
     assert command[-1] == "--dispatch"
     # A verdict, drift or not, exits 0: a failed job (backoffLimit 0) means a broken check.
     assert "--fail-on-drift" not in command
+
+
+def test_the_dispatch_token_is_a_read_only_file_not_an_environment_variable(cpu: dict) -> None:
+    from ml.monitoring import dispatch
+
+    pod = _drift_pod(cpu)["spec"]
+    (container,) = pod["containers"]
+    assert not [e for e in container["env"] if "valueFrom" in e]
+    assert not set(dispatch.TOKEN_ENVS) & {e["name"] for e in container["env"]}
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
     # The GitHub token is optional: without it the job prints the dispatch command instead.
-    assert _env(container)["DISPATCH_TOKEN"] == {
-        "secretKeyRef": {"name": "drift-dispatch", "key": "token", "optional": True}
+    assert volume["secret"] == {
+        "secretName": "drift-dispatch",
+        "optional": True,
+        "defaultMode": 0o400,
+        "items": [{"key": "token", "path": "token"}],
+    }
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    # The variable ml.monitoring.dispatch reads names the mounted key.
+    assert _env(container)[dispatch.TOKEN_FILE_ENV] == f"{mount['mountPath']}/token"
+
+
+def test_the_pods_get_no_api_token_but_keep_their_aws_role(cpu: dict, gpu: dict) -> None:
+    # Nothing in the pods calls the Kubernetes API. AWS credentials come from IRSA's projected
+    # token, which the EKS pod identity webhook mounts from the account's role-arn annotation
+    # whatever automountServiceAccountToken says.
+    roles = {MODEL: ACCESS.model_role_arn, f"{MODEL}-drift": ACCESS.drift_role_arn}
+    for objects in (cpu, gpu):
+        for template in (_pod(objects), _drift_pod(objects)):
+            spec = template["spec"]
+            assert spec["automountServiceAccountToken"] is False
+            account = objects[f"ServiceAccount/{spec['serviceAccountName']}"]
+            assert account["automountServiceAccountToken"] is False
+            assert account["metadata"]["annotations"] == {
+                "eks.amazonaws.com/role-arn": roles[spec["serviceAccountName"]]
+            }
+            pod = {"apiVersion": "v1", "kind": "Pod", **template}
+            validate_k8s({**pod, "metadata": {**pod["metadata"], "name": "p"}}, K8S_VERSION, True)
+
+
+WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout"}
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "Pod":
+        return obj["spec"]
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def _covered(resources: dict[str, Any], defaults: list[dict[str, Any]]) -> bool:
+    """Whether a container's cpu and memory requests and limits are set, by itself or by a
+    LimitRange of its namespace."""
+    for given, default in (("requests", "defaultRequest"), ("limits", "default")):
+        for resource in ("cpu", "memory"):
+            if resource not in resources.get(given, {}) and not any(
+                resource in item.get(default, {}) for item in defaults
+            ):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_container_in_the_plan_has_requests_and_limits(stack: str) -> None:
+    from tests.support.plans import plan_json
+
+    objects = [
+        r["inputs"] for r in plan_json(stack)["resources"] if r["type"].startswith("kubernetes:")
+    ]
+    defaults: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        if obj.get("kind") == "LimitRange":
+            items = [i for i in obj["spec"]["limits"] if i["type"] == "Container"]
+            defaults.setdefault(obj["metadata"]["namespace"], []).extend(items)
+    checked = []
+    for obj in objects:
+        if obj.get("kind") not in WORKLOAD_KINDS:
+            continue
+        spec = _pod_spec(obj)
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            where = f"{obj['kind']}/{obj['metadata']['name']} {container['name']}"
+            namespace = obj["metadata"].get("namespace", "default")
+            assert _covered(container.get("resources", {}), defaults.get(namespace, [])), where
+            checked.append(where)
+    assert len(checked) >= 2, checked  # the model's Rollout and the drift CronJob at least
+    # The serving namespace gives a container without resources of its own some.
+    assert _covered({}, defaults["serving"])
+
+
+def test_the_drift_job_has_a_cpu_limit(cpu: dict) -> None:
+    (container,) = _drift_pod(cpu)["spec"]["containers"]
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "512Mi"},
+        "limits": {"cpu": "1000m", "memory": "1Gi"},
     }
 
 
@@ -683,6 +776,16 @@ def test_the_deploy_role_may_change_exactly_what_model_serving_declares(
 def test_a_bad_setting_names_its_key(key: str, value: Any) -> None:
     with pytest.raises(ValidationError, match=key):
         ServingSettings.model_validate({**SECTION, key: value})
+
+
+def test_images_are_taken_by_digest_only() -> None:
+    registry = f"{ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/{PROJECT}-dev/bentos"
+    digest = f"{registry}@sha256:{'ab' * 32}"
+    assert ServingSettings.model_validate({**SECTION, "image": digest}).image == digest
+    for moving in (f"{registry}:3f2a9c1", f"{registry}:latest", registry, f"{digest[:-1]}"):
+        with pytest.raises(ValidationError, match=r"image\n.*is not an image by digest"):
+            ServingSettings.model_validate({**SECTION, "image": moving})
+    # Through the stack file the key is named in full (tests/infra/settings: `serving.image`).
 
 
 def test_inconsistent_settings_are_refused() -> None:

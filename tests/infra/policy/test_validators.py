@@ -331,6 +331,40 @@ def test_cpu_pools_may_keep_nodes() -> None:
     assert violations(validators.gpu_pools_scale_to_zero, args) == []
 
 
+# --- EKS API endpoint ---------------------------------------------------------------------------
+
+
+def eks_cluster(**vpc: Any) -> ResourceValidationArgs:
+    return resource_args(validators.EKS_CLUSTER_TYPE, {"name": "c", "vpcConfig": vpc})
+
+
+@pytest.mark.parametrize(
+    "vpc",
+    [
+        {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
+        {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24", "0.0.0.0/0"]},
+        # AWS's defaults: a public endpoint, open to everyone.
+        {"endpointPublicAccess": True},
+        {},
+    ],
+)
+def test_api_open_to_the_internet_is_reported(vpc: dict[str, Any]) -> None:
+    ((message, _),) = violations(validators.public_endpoint_not_open, eks_cluster(**vpc))
+    assert "0.0.0.0/0" in message
+    assert "cluster.publicAccessCidrs" in message
+
+
+@pytest.mark.parametrize(
+    "vpc",
+    [
+        {"endpointPrivateAccess": True, "endpointPublicAccess": False},
+        {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]},
+    ],
+)
+def test_private_or_narrowed_api_passes(vpc: dict[str, Any]) -> None:
+    assert violations(validators.public_endpoint_not_open, eks_cluster(**vpc)) == []
+
+
 # --- The pack -----------------------------------------------------------------------------------
 
 
@@ -342,6 +376,7 @@ def test_pack_enforces_all_but_the_gpu_advice() -> None:
         "ecr-scan-and-immutable-tags": EnforcementLevel.MANDATORY,
         "no-iam-wildcard-admin": EnforcementLevel.MANDATORY,
         "gpu-pools-scale-to-zero": EnforcementLevel.ADVISORY,
+        "eks-public-endpoint-not-open": EnforcementLevel.ADVISORY,
     }
     assert all(key in policies()[0].description for key in COST_TAG_KEYS)
 
@@ -359,15 +394,20 @@ def test_our_stacks_pass_our_policies(stack: str) -> None:
     found: list[str] = []
     resources = [r for r in plan["resources"] if not r["type"].startswith("pulumi:")]
     for policy in policies():
+        name = policy.name
         if isinstance(policy, ResourceValidationPolicy):
             for r in resources:
                 args = resource_args(r["type"], r["inputs"], providers.get(r["provider"] or ""))
-                policy.validate(args, lambda m, _urn=None, r=r: found.append(f"{r['urn']}: {m}"))
+                policy.validate(
+                    args, lambda m, _urn=None, r=r, n=name: found.append(f"{n} {r['urn']}: {m}")
+                )
         else:
             assert isinstance(policy, StackValidationPolicy)
             stack_args = StackValidationArgs(
                 [policy_resource(r["type"], r["name"], r["inputs"]) for r in resources]
             )
-            policy.validate(stack_args, lambda m, urn=None: found.append(f"{urn}: {m}"))
-    assert found == []
+            policy.validate(stack_args, lambda m, urn=None, n=name: found.append(f"{n} {urn}: {m}"))
+    # dev's API is open to 0.0.0.0/0 on purpose (hosted runners), and the advice says so.
+    advised = ["eks-public-endpoint-not-open"] if stack == "dev" else []
+    assert [f.split(" ", 1)[0] for f in found] == advised, found
     assert len(resources) > 50

@@ -118,6 +118,27 @@ def test_gpu_table() -> None:
     assert not is_gpu_ami_type("AL2023_ARM_64_STANDARD")
 
 
+def test_prod_api_is_private_by_default() -> None:
+    settings = validate_settings(stack_config("prod"), project=PROJECT).cluster
+    assert settings.endpoint_public_access is False
+    assert settings.public_access_cidrs == []
+    assert "0.0.0.0/0" not in (REPO_ROOT / "Pulumi.prod.yaml").read_text(encoding="utf-8")
+
+
+API_SECTION = "Reaching the cluster's API"
+
+
+def test_the_readme_section_the_stack_files_point_at_exists() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = " ".join(readme.split(f"### {API_SECTION}\n", 1)[1].split("\n#", 1)[0].split())
+    for key in ("cluster.endpointPublicAccess", "cluster.publicAccessCidrs", "runs-on:"):
+        assert key in section
+    assert "Actions Runner Controller" in section
+    for stack in STACKS:
+        text = (REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+        assert f"README: {API_SECTION}" in text
+
+
 def test_names_fit_aws_limits_for_both_stacks() -> None:
     for stack in STACKS:
         assert validate_settings(stack_config(stack), project=PROJECT).naming.too_long() == []
@@ -214,6 +235,36 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         _set("cluster.logRetentionDays", 10),
         f"{NS}cluster.logRetentionDays: must be one of",
     ),
+    (
+        "public CIDRs without a public endpoint",
+        _set("cluster.endpointPublicAccess", False),
+        f"{NS}cluster.publicAccessCidrs: must be [] when endpointPublicAccess is false",
+    ),
+    (
+        "public endpoint with no CIDRs (AWS would open it to all)",
+        _set("cluster.publicAccessCidrs", []),
+        f"{NS}cluster.publicAccessCidrs: needs at least one network when endpointPublicAccess",
+    ),
+    (
+        "private network as a public access CIDR",
+        _set("cluster.publicAccessCidrs", ["203.0.113.0/24", "10.0.0.0/16"]),
+        f"{NS}cluster.publicAccessCidrs: 10.0.0.0/16: private addresses never reach",
+    ),
+    (
+        "duplicate public access CIDRs",
+        _set("cluster.publicAccessCidrs", ["203.0.113.0/24", "203.0.113.0/24"]),
+        f"{NS}cluster.publicAccessCidrs: duplicate entries: 203.0.113.0/24",
+    ),
+    (
+        "public endpoint left unsaid",
+        _set("cluster.endpointPublicAccess", None),
+        f"{NS}cluster.endpointPublicAccess: Field required",
+    ),
+    (
+        "private endpoint switched off",
+        _set("cluster.endpointPrivateAccess", False),
+        f"{NS}cluster.endpointPrivateAccess: unknown key",
+    ),
     ("malformed VPC CIDR", _set("network.vpcCidr", "10.20.0.0/33"), f"{NS}network.vpcCidr"),
     (
         "CIDR with host bits",
@@ -241,6 +292,27 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         f"{NS}network.natMode: Input should be 'single', 'per_az' or 'none'",
     ),
     ("too many zones", _set("network.azCount", 4), f"{NS}network.azCount"),
+    (
+        "flow-log retention CloudWatch refuses",
+        _set("network.flowLogs.retentionDays", 10),
+        f"{NS}network.flowLogs.retentionDays: must be one of",
+    ),
+    (
+        "unknown flow-log traffic type",
+        _set("network.flowLogs.trafficType", "SOME"),
+        f"{NS}network.flowLogs.trafficType: Input should be 'ALL', 'ACCEPT' or 'REJECT'",
+    ),
+    (
+        "flow logs switched on by a word",
+        _set("network.flowLogs.enabled", "maybe"),
+        f"{NS}network.flowLogs.enabled",
+    ),
+    (
+        "flow logs without a retention",
+        _set("network.flowLogs.retentionDays", None),
+        f"{NS}network.flowLogs.retentionDays: Field required",
+    ),
+    ("no flow-log section", _set("network.flowLogs", None), f"{NS}network.flowLogs"),
     (
         "bad alert email",
         _set("budget.alertEmails", ["x@"]),
@@ -323,8 +395,14 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ),
     (
         "half a shipped model",
-        _set("serving.image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"),
+        _set("serving.image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/x@sha256:" + "c" * 64),
         f"{NS}serving: image, modelVersion and bentoTag are set together",
+    ),
+    (
+        "image by tag",
+        _set("serving.image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"),
+        f"{NS}serving.image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1' is not an image "
+        "by digest",
     ),
     (
         "drift schedule in words",

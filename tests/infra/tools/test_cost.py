@@ -232,6 +232,31 @@ def test_bad_price_tables_name_the_key(tmp_path: Path) -> None:
         load_prices(tmp_path / "prices.yaml")
 
 
+def test_flow_log_group_is_priced_by_the_flow_log_assumption() -> None:
+    group = {
+        "urn": "urn:pulumi:dev::p::aws:cloudwatch/logGroup:LogGroup::network-flow-logs",
+        "type": "aws:cloudwatch/logGroup:LogGroup",
+        "name": "network-flow-logs",
+        "provider": "urn:pulumi:dev::p::pulumi:providers:aws::aws::id",
+        "inputs": {"tags": {"purpose": "vpc-flow-logs"}},
+    }
+    plain = {**group, "urn": f"{group['urn']}-plain", "inputs": {"tags": {"purpose": "other"}}}
+    prices = load_prices(PRICES)
+    base = estimate(tiny_plan("us-east-1"), prices).cost.typical
+    # The fixture assumes 4 GB of flow logs a month (2 GB for other groups), 10 GB stored.
+    flow = estimate(tiny_plan("us-east-1", group), prices).cost.typical - base
+    other = estimate(tiny_plan("us-east-1", plain), prices).cost.typical - base
+    assert flow == pytest.approx(4 * 0.50 + 10 * 0.03)
+    assert other == pytest.approx(LOGS)
+
+
+def test_a_price_table_without_the_flow_log_assumption_names_it(tmp_path: Path) -> None:
+    table = PRICES.read_text().replace("  flow_log_gb_per_month: 4\n", "")
+    (tmp_path / "prices.yaml").write_text(table)
+    with pytest.raises(CostError, match=r"usage\.flow_log_gb_per_month"):
+        load_prices(tmp_path / "prices.yaml")
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = cost.main(["--stack", "dev", "--plan", str(DATA / "small.json"), *args])
     out, err = capsys.readouterr()
@@ -330,6 +355,30 @@ def test_nodes_in_public_subnets_pay_for_their_addresses_in_the_real_stacks() ->
         if public:
             nodes = stack_settings(stack).cluster.system_pool.min_size
             assert addresses[0]["idle"] == pytest.approx(nodes * 0.005 * HOURS)
+
+
+def flow_log_lines(stack: str) -> list[dict[str, Any]]:
+    result = report(parse_plan(stack_plan(stack), stack), load_prices(cost.PRICES_FILE))
+    return [
+        item
+        for resource in result["by_resource"]
+        for item in resource["items"]
+        if "VPC flow logs" in item["description"]
+    ]
+
+
+def test_prod_pays_for_its_flow_logs_and_dev_does_not() -> None:
+    """prod records its VPC traffic (5 GB/month assumed, 2 GB stored); dev ships with it off."""
+    prices = load_prices(cost.PRICES_FILE)
+    region, usage = prices.region("us-east-1"), prices.usage
+    monthly = (
+        region.logs_ingested_per_gb * usage.flow_log_gb_per_month
+        + region.logs_stored_gb_month * usage.log_gb_stored_per_group
+    )
+    (line,) = flow_log_lines("prod")
+    assert line["usage_based"] and "vended logs cost less" in line["description"]
+    assert line["typical"] == pytest.approx(monthly) == pytest.approx(2.56)
+    assert flow_log_lines("dev") == []
 
 
 DEV = stack_settings("dev")

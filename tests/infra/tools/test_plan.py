@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.settings import ServingSettings
 from infra.tools import plan
 from tests.support.plans import plan_output, run_plan
 from tests.support.pulumi_unit import PROJECT, REPO_ROOT
@@ -75,7 +77,10 @@ def test_a_stack_file_without_a_model_is_planned_with_the_packaged_bento(tmp_pat
     serving = shipped[f"{PROJECT}:serving"]
     version = tag.split(":", 1)[1]
     assert (serving["modelVersion"], serving["bentoTag"]) == (version, tag)
-    assert serving["image"].endswith(f"/{PROJECT}-dev/bentos:{version}")
+    # The stack takes images by digest only; the plan's stand-in is one, derived from the tag.
+    assert serving["image"].endswith(f"/{PROJECT}-dev/bentos@{plan.stand_in_digest(tag)}")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", plan.stand_in_digest(tag))
+    assert ServingSettings.model_validate(serving).image == serving["image"]
     assert config[f"{PROJECT}:serving"]["image"] is None  # the stack file stays as it is
     # A stack that ships a model, or a repository without a packaged bento, is left alone.
     assert plan.with_shipped_model(shipped, PROJECT) == (shipped, None)

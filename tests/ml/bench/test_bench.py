@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,7 +18,7 @@ import joblib
 import pytest
 from aiohttp import web
 
-from ml.bench import run
+from ml.bench import run, soak
 from ml.bench.load import LoadResult, closed_loop, measure, one_row_body
 from ml.bench.report import logging_ratios, ratio_table, table, verdict
 from ml.bench.servers import LOGGING, PEER, SERVICE
@@ -207,3 +209,85 @@ def test_the_peer_answers_like_the_service(tmp_path: Path) -> None:
     row = Row.model_validate(json.loads(raw)["rows"][0])
     expected = Scorer(joblib.load(inputs.model))([row])[0]
     assert answer.json() == [pytest.approx(expected.model_dump())]
+
+
+def test_interval_rows_hold_each_intervals_own_p99() -> None:
+    fast = LoadResult(SERVICE, 64, 10.0, 1, ok=100, latencies_ms=[float(ms) for ms in range(100)])
+    slow = LoadResult(SERVICE, 64, 10.0, 1, ok=100, latencies_ms=[100.0 + ms for ms in range(100)])
+    slow.errors = Counter({"ServerDisconnectedError": 2})
+
+    rows = [soak.interval_row(index, load, 1024) for index, load in enumerate((fast, slow))]
+
+    assert [row["p99_ms"] for row in rows] == [99.0, 199.0]
+    assert [row["interval"] for row in rows] == [1, 2]
+    assert rows[1]["errors"] == 2 and rows[1]["requests_per_s"] == 10.0
+
+
+def test_rss_reader_reads_this_process_and_its_children() -> None:
+    own = soak.rss_kib(os.getpid())
+    assert own is not None and own > 1024  # a Python process holds more than 1 MiB
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in soak.descendants(os.getpid())
+        assert soak.process_of(child.args) == child.pid  # type: ignore[arg-type]
+    finally:
+        child.kill()
+        child.wait()
+    assert soak.rss_kib(child.pid) is None
+
+
+def test_soak_writes_its_report_and_prints_the_intervals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make bench SOAK=...` end to end, its server and load replaced by a short fixed run."""
+    memories = iter(
+        [{"workers_total_kib": kib, "server_kib": 1} for kib in (1000, 1100, 1200, 1300)]
+    )
+    loads = iter([result(SERVICE, 64, 100), result(SERVICE, 64, 90, errors=3)])
+
+    @contextmanager
+    def server(bento: str, env: dict[str, str]) -> Iterator[str]:
+        yield "http://127.0.0.1:1"
+
+    async def load(*args: object) -> LoadResult:
+        return next(loads) if args[-1] else result(SERVICE, 64, 0)  # the warm-up has no window
+
+    monkeypatch.setattr(soak, "serving", server)
+    monkeypatch.setattr(soak, "process_of", lambda command: 1)
+    monkeypatch.setattr(soak, "memory", lambda pid: next(memories))
+    monkeypatch.setattr(soak, "closed_loop", load)
+    output = tmp_path / "soak.json"
+    run.main(["--bento", "clf:abc", "--soak", "2", "--interval", "1", "--output", str(output)])
+
+    report = json.loads(output.read_text())
+    assert list(report) == [
+        "bento",
+        "cpus",
+        "concurrency",
+        "interval_s",
+        "seconds",
+        "requests",
+        "errors",
+        "error_kinds",
+        "intervals",
+        "rss",
+        "problems",
+    ]
+    assert report["concurrency"] == 64 and report["requests"] == 190
+    assert [row["workers_rss_kib"] for row in report["intervals"]] == [1100, 1200]
+    assert (
+        report["rss"]["workers_growth_kib"] == 300 and report["rss"]["workers_growth_percent"] == 30
+    )
+    assert report["errors"] == 3 and report["problems"] == ["3 requests failed: {'http 503': 3}"]
+    printed = capsys.readouterr().out
+    assert "| interval | req/s |" in printed and "+0.3 MiB, +30.0%" in printed
+    assert printed.rstrip().endswith(f"wrote {output}")
+
+
+@pytest.mark.parametrize(
+    "argv", [["--soak", "0"], ["--soak", "99999"], ["--soak", "5", "--interval", "9"]]
+)
+def test_soak_refuses_an_unbounded_or_empty_run(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(argv)
+    assert exit_info.value.code == 2

@@ -32,7 +32,7 @@ REPORT: dict[str, Any] = {
 
 @pytest.fixture(autouse=True)
 def no_ambient_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*dispatch.TOKEN_ENVS, dispatch.API_URL_ENV):
+    for name in (*dispatch.TOKEN_ENVS, dispatch.TOKEN_FILE_ENV, dispatch.API_URL_ENV):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -71,6 +71,37 @@ def test_dispatch_token_wins_over_github_token(monkeypatch: pytest.MonkeyPatch) 
     with recording_server() as github:
         dispatch.trigger_retraining(REPORT, api_url=github.url)
     assert github.requests[0].headers["Authorization"] == "Bearer app-token"
+
+
+def test_the_token_is_read_from_the_file_its_variable_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The in-cluster job mounts its secret as a file: the token is in no environment variable.
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    monkeypatch.setenv(dispatch.TOKEN_FILE_ENV, str(token_file))
+    monkeypatch.setenv("GITHUB_TOKEN", "workflow-token")
+    with recording_server() as github:
+        dispatch.trigger_retraining(REPORT, api_url=github.url)
+    assert github.requests[0].headers["Authorization"] == "Bearer file-token"
+
+
+def test_a_missing_token_file_means_no_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No secret in the namespace (it is optional): the mount is empty and the command is printed.
+    monkeypatch.setenv(dispatch.TOKEN_FILE_ENV, str(tmp_path / "token"))
+    with recording_server() as github:
+        message = dispatch.trigger_retraining(REPORT, api_url=github.url)
+    assert github.requests == []
+    assert message.startswith(f"no token ({dispatch.TOKEN_FILE_ENV}")
+    assert "Authorization: Bearer <TOKEN>" in message
+
+
+def test_an_unreadable_token_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(dispatch.TOKEN_FILE_ENV, str(tmp_path))  # a directory, not a file
+    with pytest.raises(dispatch.DispatchError, match=f"{dispatch.TOKEN_FILE_ENV}: can't read"):
+        dispatch.trigger_retraining(REPORT, api_url="http://127.0.0.1:1")
 
 
 @pytest.mark.parametrize(

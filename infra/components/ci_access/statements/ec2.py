@@ -21,6 +21,8 @@ NETWORK_ACTIONS = (
     "ec2:*Address*",
     "ec2:*SecurityGroup*",
     "ec2:*LaunchTemplate*",
+    # VPC flow logs (network.flowLogs).
+    "ec2:*FlowLogs",
 )
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from infra.components.ci_access.component import CiAccessArgs
 
 # Services that may be handed the stack's roles (the cluster's and the nodes').
-PASSED_TO = ("eks.amazonaws.com", "ec2.amazonaws.com")
+PASSED_TO = ("eks.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com")
 SERVICE_LINKED_ROLES = (
     "eks.amazonaws.com",
     "eks-nodegroup.amazonaws.com",
