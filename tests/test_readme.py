@@ -96,3 +96,25 @@ def test_the_check_finds_bare_commands(markdown: str, bare: list[str]) -> None:
 
 def test_make_runs_reads_the_recipes() -> None:
     assert "dvc repro" in make_runs()
+
+
+def _security_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## Security") : text.index("\n## ", text.index("## Security") + 1)]
+
+
+def test_the_security_section_names_only_real_settings() -> None:
+    # Every setting the section tells a fork it may change is one the settings table documents.
+    section = _security_section()
+    table = README.read_text(encoding="utf-8").split("<!-- config-table:start -->")[1]
+    named = re.findall(r"`((?:cluster|network|storage|registry|ci|serving)\.[A-Za-z.*]+)`", section)
+    assert len(named) >= 8
+    for key in named:
+        prefix = key.removesuffix(".*")
+        assert f"`{prefix}" in table, key
+
+
+def test_the_security_section_covers_the_hardening() -> None:
+    section = _security_section()
+    for claim in ("OIDC", "@sha256:", "flow logs", "private only", "read-only", "LimitRange"):
+        assert claim in section, claim

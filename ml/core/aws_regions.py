@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # The commercial partition (arn:aws) only: the infra names endpoints `*.amazonaws.com`, which
 # the China and GovCloud partitions don't use. copier.yml's `aws_region` choices repeat it
-# (tests/ml/forking/test_init_project.py keeps both equal, and equal to botocore's list).
+# (tests/ml/forking/test_copier.py keeps both equal; test_values.py, equal to botocore's list).
 AWS_REGIONS: tuple[str, ...] = (
     "af-south-1",
     "ap-east-1",

@@ -36,7 +36,7 @@ FIELD_NAMES = {
 }
 
 # The same rules as ml/core/identity.py (which needs pydantic, absent when copier runs this);
-# tests/ml/forking/test_init_project.py checks that both accept and reject the same values.
+# tests/ml/forking/test_values.py checks that both accept and reject the same values.
 _DNS_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 NAME_MIN, NAME_MAX = 3, 32
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -48,7 +48,7 @@ _GITHUB_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 
 # infra/settings/naming.py's Naming.too_long(), restated because infra/ needs pulumi and
-# pydantic, which bare python3 lacks; tests/ml/forking/test_init_project.py holds the two equal.
+# pydantic, which bare python3 lacks; tests/ml/forking/test_values.py holds the two equal.
 BUCKET_PURPOSES = ("dvc", "artifacts", "access-logs")
 ROLE_PURPOSES = ("cluster", "node", "cluster-autoscaler", "ci-plan", "ci-deploy")
 ACCOUNT_ID_LENGTH = 12

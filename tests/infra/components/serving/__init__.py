@@ -1,0 +1,1 @@
+"""Tests of infra/components/serving, one module per concern."""
