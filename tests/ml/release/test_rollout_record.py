@@ -1,7 +1,7 @@
 """Rollout records against moto (S3, EC2's instance types, ECR) and the real dev stack file.
 
 The pods' cost comes from `python -m infra.tools.cost pod`, run for real (its own tests are in
-tests/infra/tools/test_cost.py); these tests read the stack file and the price table as plain YAML.
+tests/infra/tools/test_cost_pod.py); these tests read the stack file and price table as plain YAML.
 """
 
 from __future__ import annotations

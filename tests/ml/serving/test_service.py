@@ -1,4 +1,4 @@
-"""The prediction service: its request schema, then the packaged bento under `bentoml serve`."""
+"""The prediction service: the packaged bento under `bentoml serve`."""
 
 from __future__ import annotations
 
@@ -6,236 +6,21 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import joblib
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ml.core.features import CLASS_NAMES, FEATURE_DOMAIN, FEATURE_NAMES
-from ml.core.params import Params, load_params
-from ml.core.paths import SAMPLE_REQUEST
-from ml.core.prediction_log_layout import DEFAULT_LOG_DIR, SAMPLE_RATE_ENV, URL_ENV
-from ml.pipeline.schema import build_schema
-from ml.serving.demo import malformed_body
-from ml.serving.local import (
-    NoBentoError,
-    latest_bento,
-    prediction_log_env,
-    recorded_bento,
-    running,
-    serve_command,
-)
-from ml.serving.service import MAX_BODY_BYTES, Row, Scorer, validation_errors
+from ml.core.features import CLASS_NAMES
+from ml.core.params import load_params
+from ml.core.prediction_log_layout import SAMPLE_RATE_ENV, URL_ENV
+from ml.serving.local import running, serve_command
+from ml.serving.service import MAX_BODY_BYTES, Row, Scorer
+from tests.ml.serving.requests import BAD_BODIES, MAX_ROWS, ROW, SAMPLE, body, changed, find
 from tests.support.network import free_port
 from tests.support.packaging import Inputs, run_package, write_inputs
-
-SAMPLE = json.loads(SAMPLE_REQUEST.read_text(encoding="utf-8"))
-ROW = SAMPLE["rows"][0]
-MAX_ROWS = load_params().serve.max_rows
-
-
-def body(rows: Any, **extra: Any) -> bytes:
-    return json.dumps({"rows": rows, **extra}).encode()
-
-
-def changed(**values: Any) -> dict[str, Any]:
-    return {**ROW, **values}
-
-
-def without(feature: str) -> dict[str, Any]:
-    return {name: value for name, value in ROW.items() if name != feature}
-
-
-def outside_domain(feature: str) -> str:
-    """What the answer says of a value outside the feature's domain: the feature and its range."""
-    low, high = FEATURE_DOMAIN[feature]
-    return f"'{feature}' must be within its domain [{low:g}, {high:g}]"
-
-
-# Each bad body, where its problem is (`loc`: row index, feature) and what the message says.
-BAD_BODIES = [
-    pytest.param(b'{"rows": [', (), "Invalid JSON", id="malformed-json"),
-    pytest.param(b"", ("rows",), "Field required", id="empty-body"),
-    pytest.param(b"[1, 2]", (), "Input should be an object", id="not-an-object"),
-    pytest.param(body({"mean radius": 1}), ("rows",), "valid array", id="rows-not-a-list"),
-    pytest.param(body([]), ("rows",), "at least 1 item", id="no-rows"),
-    pytest.param(
-        body([ROW] * (MAX_ROWS + 1)), ("rows",), f"at most {MAX_ROWS} items", id="too-many-rows"
-    ),
-    pytest.param(body([ROW, 42]), ("rows", 1), "Input should be an object", id="row-not-object"),
-    pytest.param(
-        body([ROW, without("worst area")]),
-        ("rows", 1, "worst area"),
-        "Field required",
-        id="missing-feature",
-    ),
-    pytest.param(
-        body([changed(colour=3)]), ("rows", 0, "colour"), "Extra inputs", id="unknown-feature"
-    ),
-    pytest.param(body([ROW], extra=1), ("extra",), "Extra inputs", id="unknown-key"),
-    pytest.param(
-        body([ROW, changed(**{"mean radius": float("nan")})]),
-        ("rows", 1, "mean radius"),
-        "finite number",
-        id="nan",
-    ),
-    pytest.param(
-        body([changed(**{"worst area": float("inf")})]),
-        ("rows", 0, "worst area"),
-        "finite number",
-        id="infinity",
-    ),
-    pytest.param(
-        body([changed(**{"mean area": float("-inf")})]),
-        ("rows", 0, "mean area"),
-        "finite number",
-        id="minus-infinity",
-    ),
-    pytest.param(
-        body([ROW, changed(**{"mean area": -1})]),
-        ("rows", 1, "mean area"),
-        "'mean area' must be within its domain [0, 10000]",
-        id="negative-area",
-    ),
-    pytest.param(
-        body([changed(**{"worst area": 1e308})]),
-        ("rows", 0, "worst area"),
-        "'worst area' must be within its domain [0, 10000]",
-        id="huge-area",
-    ),
-    pytest.param(
-        body([changed(**{"mean texture": "10.38"})]),
-        ("rows", 0, "mean texture"),
-        "valid number",
-        id="number-as-text",
-    ),
-    pytest.param(
-        body([changed(**{"mean texture": None})]),
-        ("rows", 0, "mean texture"),
-        "valid number",
-        id="null",
-    ),
-    pytest.param(
-        body([changed(**{"mean texture": True})]),
-        ("rows", 0, "mean texture"),
-        "valid number",
-        id="boolean",
-    ),
-]
-
-
-def find(errors: list[dict[str, Any]], loc: tuple[Any, ...]) -> dict[str, Any]:
-    matching = [error for error in errors if tuple(error["loc"]) == loc]
-    assert matching, f"no error at {loc}: {errors}"
-    return matching[0]
-
-
-# --- schema, no server ----------------------------------------------------------------------
-
-
-def test_the_sample_request_is_valid() -> None:
-    assert validation_errors(json.dumps(SAMPLE).encode()) == []
-    assert len(SAMPLE["rows"]) > 1
-    assert all(set(row) == set(FEATURE_NAMES) for row in SAMPLE["rows"])
-
-
-@pytest.mark.parametrize(("raw", "loc", "message"), BAD_BODIES)
-def test_bad_bodies_name_the_problem(raw: bytes, loc: tuple[Any, ...], message: str) -> None:
-    assert message in find(validation_errors(raw), loc)["msg"]
-
-
-def test_integers_are_numbers() -> None:
-    assert validation_errors(body([changed(**{"mean area": 1001})])) == []
-
-
-@pytest.mark.parametrize("feature", FEATURE_NAMES)
-def test_each_feature_is_refused_just_outside_its_domain_and_taken_at_its_bounds(
-    feature: str,
-) -> None:
-    low, high = FEATURE_DOMAIN[feature]
-    assert validation_errors(body([changed(**{feature: low}), changed(**{feature: high})])) == []
-    beyond = [float(np.nextafter(low, -np.inf)), float(np.nextafter(high, np.inf))]
-    errors = validation_errors(body([changed(**{feature: value}) for value in beyond]))
-    assert [(tuple(error["loc"]), error["msg"]) for error in errors] == [
-        (("rows", row, feature), outside_domain(feature)) for row in range(len(beyond))
-    ]
-
-
-def test_the_service_and_the_validate_stage_refuse_by_the_same_domain(params: Params) -> None:
-    # One declaration, ml/core/features.py: the service's fields and the schema's range checks.
-    declared = {
-        feature: (field["minimum"], field["maximum"])
-        for feature, field in Row.model_json_schema(by_alias=True)["properties"].items()
-    }
-    checked = {
-        name: (check.statistics["min_value"], check.statistics["max_value"])
-        for name, column in build_schema(params.validate_).columns.items()
-        for check in column.checks
-        if check.name == "in_range"
-    }
-    assert declared == checked == dict(FEATURE_DOMAIN)
-
-
-@pytest.fixture(scope="module")
-def shuffled_model() -> Any:
-    """A model fitted on the features in reverse order."""
-    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
-    features = features[list(reversed(features.columns))]
-    return HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(features, target)
-
-
-def test_scorer_feeds_columns_in_the_model_s_order(shuffled_model: Any) -> None:
-    import pandas as pd
-
-    rows = [Row.model_validate(row) for row in SAMPLE["rows"]]
-    answers = Scorer(shuffled_model)(rows)
-    expected = shuffled_model.predict_proba(
-        pd.DataFrame(SAMPLE["rows"])[list(shuffled_model.feature_names_in_)]
-    )
-    for answer, probabilities in zip(answers, expected, strict=True):
-        assert answer.label == CLASS_NAMES[int(probabilities.argmax())]
-        assert answer.probability == pytest.approx(probabilities.max())
-
-
-def test_scorer_refuses_a_model_with_other_features() -> None:
-    data = load_breast_cancer(as_frame=True)
-    model = HistGradientBoostingClassifier(max_iter=2).fit(data.data.iloc[:, :5], data.target)
-    with pytest.raises(ValueError, match="features differ"):
-        Scorer(model)
-
-
-def test_the_demo_s_malformed_body_is_refused_for_both_of_its_problems() -> None:
-    _, raw = malformed_body(SAMPLE)
-    errors = validation_errors(raw)
-    assert "valid number" in find(errors, ("rows", 0, "mean radius"))["msg"]
-    assert "Field required" in find(errors, ("rows", 0, "worst symmetry"))["msg"]
-
-
-def test_serving_without_a_bento_says_how_to_build_one(tmp_path: Path) -> None:
-    info = tmp_path / "bento.json"
-    with pytest.raises(NoBentoError, match=r"no bento built yet .*run `make repro`"):
-        recorded_bento(info)
-    info.write_text(json.dumps({"bento": f"{load_params().package.model_name}:0000000000000000"}))
-    with pytest.raises(NoBentoError, match=r"not in this machine's BentoML store .*make repro"):
-        latest_bento(info)
-
-
-def test_a_bento_served_from_the_checkout_logs_to_its_data_folder(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(URL_ENV, raising=False)
-    assert prediction_log_env() == {URL_ENV: str(DEFAULT_LOG_DIR)}
-    monkeypatch.setenv(URL_ENV, "s3://prediction-logs/predictions")
-    assert prediction_log_env() == {URL_ENV: "s3://prediction-logs/predictions"}
-
-
-# --- the bento, served ----------------------------------------------------------------------
 
 
 @dataclass
