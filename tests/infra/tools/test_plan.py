@@ -111,14 +111,9 @@ PLAN_IN_ROOT = (
 )
 
 
-def test_a_yaml_syntax_error_in_the_stack_file_is_one_line_saying_where(tmp_path: Path) -> None:
-    lines = (REPO_ROOT / "Pulumi.dev.yaml").read_text().splitlines(keepends=True)
-    index = next(i for i, line in enumerate(lines) if line.strip().startswith("aws:region:"))
-    lines[index] = lines[index].rstrip("\n") + ": oops\n"  # `aws:region: us-east-1: oops`
-    column = len(lines[index]) - len(": oops\n") + 1
-    root = _stack_root(tmp_path, "".join(lines))
-
-    result = subprocess.run(
+def plan_in(root: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m infra.tools.plan --stack dev` run on the stack files of `root`."""
+    return subprocess.run(
         [sys.executable, "-c", PLAN_IN_ROOT],
         cwd=root,
         capture_output=True,
@@ -126,6 +121,16 @@ def test_a_yaml_syntax_error_in_the_stack_file_is_one_line_saying_where(tmp_path
         check=False,
         timeout=120,
     )
+
+
+def test_a_yaml_syntax_error_in_the_stack_file_is_one_line_saying_where(tmp_path: Path) -> None:
+    lines = (REPO_ROOT / "Pulumi.dev.yaml").read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("aws:region:"))
+    lines[index] = lines[index].rstrip("\n") + ": oops\n"  # `aws:region: us-east-1: oops`
+    column = len(lines[index]) - len(": oops\n") + 1
+    root = _stack_root(tmp_path, "".join(lines))
+
+    result = plan_in(root)
 
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
@@ -145,14 +150,7 @@ def test_an_unknown_region_fails_the_plan_naming_the_key(tmp_path: Path) -> None
     stack["config"]["aws:region"] = "us-east-7"  # well-formed, but no AWS region
     root = _stack_root(tmp_path, yaml.safe_dump(stack))
 
-    result = subprocess.run(
-        [sys.executable, "-c", PLAN_IN_ROOT],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = plan_in(root)
 
     assert result.returncode == 2, result.stderr
     assert "aws:region: 'us-east-7' is not an AWS region (known: " in result.stderr
