@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -229,6 +230,11 @@ def test_rss_reader_reads_this_process_and_its_children() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         assert child.pid in soak.descendants(os.getpid())
+        # Until the child has exec'd, /proc shows the parent's command line: wait for it.
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")[1:2] != [b"-c"]:
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.01)
         assert soak.process_of(child.args) == child.pid  # type: ignore[arg-type]
     finally:
         child.kill()
