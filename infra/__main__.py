@@ -10,6 +10,7 @@ import pulumi
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.ci_access import DEPLOY_GROUP, CiAccess, CiAccessArgs
 from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.karpenter import Karpenter, KarpenterArgs
 from infra.components.key import StackKey, StackKeyArgs
 from infra.components.monitoring.args import AlertSink, MonitoringArgs
 from infra.components.monitoring.component import Monitoring
@@ -19,7 +20,7 @@ from infra.components.monitoring.names import (
     pushgateway_url,
 )
 from infra.components.network import Network, NetworkArgs
-from infra.components.registry import Registry, RegistryArgs
+from infra.components.registry import RUNNERS, Registry, RegistryArgs
 from infra.components.serving import (
     MODEL_SERVING_NAME,
     ModelServing,
@@ -30,10 +31,12 @@ from infra.components.serving import (
     ServingPlatformArgs,
 )
 from infra.components.storage import Storage, StorageArgs
+from infra.components.training import TrainingRunners, TrainingRunnersArgs
 from infra.helpers.labels import NODE_POOL_LABEL
 from infra.helpers.providers import AwsAccount, aws_provider
 from infra.helpers.tags import cost_labels, cost_tags
 from infra.settings import load_settings
+from infra.tools.runner_image import runner_image_tag
 from ml.core.params import load_params
 
 # Everything is checked before the first resource is declared.
@@ -61,6 +64,11 @@ registry = Registry(
     RegistryArgs(settings=settings.registry, naming=naming, key_arn=key.arn),
     opts=on_aws,
 )
+runner_images = Registry(
+    "runners",
+    RegistryArgs(settings=settings.registry, naming=naming, key_arn=key.arn, purpose=RUNNERS),
+    opts=on_aws,
+)
 cluster = Cluster(
     "cluster",
     ClusterArgs(
@@ -77,6 +85,26 @@ cluster = Cluster(
 )
 # Kubernetes objects go through the cluster's provider, AWS ones through the tagged provider.
 in_cluster = pulumi.ResourceOptions(providers=[provider, cluster.kubernetes])
+after_nodes = pulumi.ResourceOptions.merge(
+    in_cluster, pulumi.ResourceOptions(depends_on=cluster.ready)
+)
+karpenter = Karpenter(
+    "karpenter",
+    KarpenterArgs(
+        settings=settings.cluster,
+        naming=naming,
+        account=account,
+        irsa=cluster.irsa,
+        kubernetes=cluster.kubernetes,
+        cluster_name=cluster.name,
+        cluster_endpoint=cluster.endpoint,
+        cluster_security_group_id=cluster.security_group_id,
+        key_arn=key.arn,
+        cost_tags=cost_tags(settings),
+        cost_labels=cost_labels(settings),
+    ),
+    opts=after_nodes,
+)
 budget = Budget(
     "budget",
     BudgetArgs(
@@ -99,7 +127,7 @@ monitoring = Monitoring(
         model_namespace=settings.serving.namespace,
         system_node_selector={NODE_POOL_LABEL: settings.cluster.system_pool.name},
     ),
-    opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=cluster.ready)),
+    opts=after_nodes,
 )
 ci = CiAccess(
     "ci",
@@ -130,7 +158,26 @@ platform = ServingPlatform(
         deploy_namespaces=settings.ci.deploy_namespaces,
         deploy_group=DEPLOY_GROUP,
     ),
-    opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=cluster.ready)),
+    opts=after_nodes,
+)
+# GitHub runners on the training GPU pools; the image tag hashes what the image is built from.
+training = TrainingRunners(
+    "training",
+    TrainingRunnersArgs(
+        settings=settings.training,
+        pools=settings.cluster.pools_for("training"),
+        naming=naming,
+        repository=settings.identity.repository,
+        region=settings.region,
+        irsa=cluster.irsa,
+        dvc_bucket_arn=storage.dvc.arn,
+        artifacts_bucket_arn=storage.artifacts.arn,
+        key_arn=key.arn,
+        runner_image=pulumi.Output.concat(runner_images.url, ":", runner_image_tag()),
+        system_pool=settings.cluster.system_pool.name,
+        cost_labels=cost_labels(settings),
+    ),
+    opts=pulumi.ResourceOptions.merge(after_nodes, pulumi.ResourceOptions(depends_on=[karpenter])),
 )
 controller = RolloutsController(
     "argo-rollouts",
@@ -173,7 +220,11 @@ pulumi.export("ecrRepositoryUrl", registry.url)
 pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
-pulumi.export("clusterAutoscalerRoleArn", cluster.autoscaler.role.arn)
+pulumi.export("karpenterRoleArn", karpenter.role_arn)
+pulumi.export("runnerImageRepositoryUrl", runner_images.url)
+pulumi.export("trainingRunner", training.default_scale_set)
+pulumi.export("trainingRunnerScaleSets", training.scale_set_names)
+pulumi.export("trainingRunnerRoleArn", training.runner_role_arn)
 pulumi.export("budgetName", budget.budget_name)
 pulumi.export("budgetAlertsTopicArn", budget.topic_arn)
 pulumi.export("alertsTopicArn", monitoring.alerts_topic_arn)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.karpenter.interruption import key_statement
 from infra.helpers.iam import document
 from infra.helpers.options import renamed
 from infra.helpers.providers import AwsAccount
@@ -59,6 +60,8 @@ def key_policy(account: AwsAccount, naming: Naming) -> pulumi.Output[str]:
             "Resource": "*",
             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_context}},
         },
+        # EventBridge delivers spot interruptions into Karpenter's encrypted queue.
+        key_statement(account, naming),
     )
 
 

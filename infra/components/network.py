@@ -2,7 +2,8 @@
 configured.
 
 Subnets carry the tags EKS and its load balancer controllers look for, so public load balancers
-land in public subnets and internal ones in private subnets.
+land in public subnets and internal ones in private subnets; the subnets nodes run in also carry
+Karpenter's discovery tag, so the nodes it launches land there too.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ from infra.settings import Naming, NetworkSettings
 
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
+# Karpenter's EC2NodeClasses select subnets and security groups by this tag (value: the cluster).
+KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
 
 
 def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
+
+
+def nodes_in_public_subnets(settings: NetworkSettings) -> bool:
+    """Without NAT the private subnets have no way out, so nodes use the public ones."""
+    return settings.nat_mode == "none"
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,13 @@ class NetworkArgs:
     naming: Naming
     account: AwsAccount
     key_arn: pulumi.Input[str]
+
+
+def _node_subnet_tags(args: NetworkArgs, public: bool) -> dict[str, str]:
+    """Karpenter's discovery tag, on the subnets nodes run in only."""
+    if public != nodes_in_public_subnets(args.settings):
+        return {}
+    return {KARPENTER_DISCOVERY_TAG: args.naming.cluster}
 
 
 class Network(pulumi.ComponentResource):
@@ -83,9 +98,8 @@ class Network(pulumi.ComponentResource):
         self.vpc_id: pulumi.Output[str] = self.vpc.id
         self.public_subnet_ids = [s.id for s in self.public_subnets]
         self.private_subnet_ids = [s.id for s in self.private_subnets]
-        # Without NAT the private subnets have no way out, so nodes use the public ones.
-        nodes_public = args.settings.nat_mode == "none"
-        self.node_subnet_ids = self.public_subnet_ids if nodes_public else self.private_subnet_ids
+        public_nodes = nodes_in_public_subnets(args.settings)
+        self.node_subnet_ids = self.public_subnet_ids if public_nodes else self.private_subnet_ids
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
@@ -134,6 +148,7 @@ class Network(pulumi.ComponentResource):
                     "Name": f"{naming.prefix}-public-{index}",
                     ELB_ROLE_TAG: "1",
                     cluster_tag(naming.cluster): "shared",
+                    **_node_subnet_tags(args, public=True),
                 },
                 opts=child,
             )
@@ -175,6 +190,7 @@ class Network(pulumi.ComponentResource):
                 "Name": f"{naming.prefix}-private-{index}",
                 INTERNAL_ELB_ROLE_TAG: "1",
                 cluster_tag(naming.cluster): "shared",
+                **_node_subnet_tags(args, public=False),
             },
             opts=child,
         )

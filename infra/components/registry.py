@@ -1,4 +1,5 @@
-"""The ECR repository for bento images: immutable tags, scanned on push, KMS-encrypted, pruned."""
+"""The stack's ECR repositories, one per purpose (bento images, the training runners' image):
+immutable tags, scanned on push, KMS-encrypted, pruned."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import pulumi_aws as aws
 
 from infra.helpers.options import renamed
 from infra.settings import Naming, RegistrySettings
+
+# What a repository holds; it is named `<prefix>/<purpose>`.
+BENTOS = "bentos"
+RUNNERS = "runners"
 
 
 def lifecycle_policy(settings: RegistrySettings) -> str:
@@ -47,15 +52,22 @@ def lifecycle_policy(settings: RegistrySettings) -> str:
 
 @dataclass(frozen=True)
 class RegistryArgs:
-    """The stack's registry settings, its names, and the key images are encrypted with."""
+    """The stack's registry settings, its names, the key images are encrypted with, and what
+    the repository holds."""
 
     settings: RegistrySettings
     naming: Naming
     key_arn: pulumi.Input[str]
+    purpose: str = BENTOS
+
+    @property
+    def repository_name(self) -> str:
+        return self.naming.repository(self.purpose)
 
 
 class Registry(pulumi.ComponentResource):
-    """Where CI pushes bento images and the cluster pulls them from."""
+    """Where images are pushed to and the cluster pulls them from: the bentos (CI), or the
+    training runners' image (`make runner-image`)."""
 
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -67,7 +79,7 @@ class Registry(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(
             name,
-            name=args.naming.ecr_repository,
+            name=args.repository_name,
             # A tag names one image forever, so a rollout record always means the same bytes.
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(

@@ -1,7 +1,8 @@
 """Every Helm chart the platform installs, pinned: each `pulumi up` installs the same versions.
 
 Dependabot does not track Helm charts; bump a pin here deliberately (`helm search repo <chart>
---versions`). The cluster autoscaler's chart follows the Kubernetes minor version.
+--versions`, or `helm show chart oci://...` for OCI charts). Karpenter's chart names the
+Kubernetes minor versions it supports; the cluster's version must be one of them.
 """
 
 from __future__ import annotations
@@ -25,16 +26,20 @@ class Chart:
         namespace: pulumi.Input[str],
         values: pulumi.Input[dict[str, Any]],
         opts: pulumi.ResourceOptions,
+        *,
+        release_name: str | None = None,
         **extra: Any,
     ) -> k8s.helm.v3.Release:
-        """This pinned chart, released under its own name (the Services' names and the `release`
-        label follow it); a failed install rolls back."""
+        """This pinned chart, released under its own name unless given one (the Services' names
+        and the `release` label follow it); a failed install rolls back."""
+        # OCI registries hold charts by reference; classic repositories by name in an index.
+        oci = self.repo.startswith("oci://")
         return k8s.helm.v3.Release(
             resource_name,
-            name=self.name,
-            chart=self.name,
+            name=release_name or self.name,
+            chart=f"{self.repo}/{self.name}" if oci else self.name,
             version=self.version,
-            repository_opts={"repo": self.repo},
+            repository_opts=None if oci else {"repo": self.repo},
             namespace=namespace,
             atomic=True,
             values=values,
@@ -53,6 +58,15 @@ ARGO_ROLLOUTS = Chart("argo-rollouts", "2.40.3", "https://argoproj.github.io/arg
 NVIDIA_DEVICE_PLUGIN = Chart(
     "nvidia-device-plugin", "0.17.1", "https://nvidia.github.io/k8s-device-plugin"
 )
-AUTOSCALER_CHART_REPO = "https://kubernetes.github.io/autoscaler"
-# cluster-autoscaler chart per Kubernetes minor version (the autoscaler must match the cluster).
-CLUSTER_AUTOSCALER_CHARTS: dict[str, str] = {"1.32": "9.46.6", "1.33": "9.50.1", "1.34": "9.52.1"}
+# Karpenter: its CRDs as a release of their own, installed before the controller and any
+# NodePool (custom resources in the same `pulumi up` as the chart that brings their CRDs fail
+# on a new cluster).
+KARPENTER_REPO = "oci://public.ecr.aws/karpenter"
+KARPENTER = Chart("karpenter", "1.14.1", KARPENTER_REPO)
+KARPENTER_CRD = Chart("karpenter-crd", "1.14.1", KARPENTER_REPO)
+# The Kubernetes minor versions Karpenter 1.14 supports (its compatibility matrix).
+KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
+# GitHub's Actions Runner Controller and one runner scale set per training pool.
+ARC_REPO = "oci://ghcr.io/actions/actions-runner-controller-charts"
+ARC_CONTROLLER = Chart("gha-runner-scale-set-controller", "0.14.2", ARC_REPO)
+ARC_SCALE_SET = Chart("gha-runner-scale-set", "0.14.2", ARC_REPO)

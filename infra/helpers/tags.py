@@ -49,8 +49,7 @@ def tag_autoscaling_group(
 ) -> list[aws.autoscaling.Tag]:
     """Tag an Auto Scaling group that something else (EKS) created, one resource per tag.
 
-    `propagate_at_launch` stays false: instances get their tags from the launch template, and
-    the autoscaler's node-template tags describe nodes without being copied onto them.
+    `propagate_at_launch` stays false: instances get their tags from the launch template.
     """
     return [
         aws.autoscaling.Tag(

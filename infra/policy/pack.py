@@ -1,4 +1,4 @@
-"""The policies of the pack, with their enforcement levels (validators.py holds the checks)."""
+"""The policies of the pack, with their enforcement levels (validators/ holds the checks)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from infra.helpers.labels import GPU_RESOURCE
 from infra.policy import validators
 from ml.core.identity import COST_TAG_KEYS, load_identity
 
@@ -40,6 +41,24 @@ def policies() -> list[Policy]:
             name="no-iam-wildcard-admin",
             description="No IAM policy allows every action on every resource.",
             validate=validators.no_admin_wildcards,
+            enforcement_level=mandatory,
+        ),
+        ResourceValidationPolicy(
+            name="gpu-nodes-tainted",
+            description=(
+                f"GPU node groups, and Karpenter NodePools that may launch GPU instances, taint "
+                f"their nodes {GPU_RESOURCE}:NoSchedule."
+            ),
+            validate=validators.gpu_nodes_tainted,
+            enforcement_level=mandatory,
+        ),
+        ResourceValidationPolicy(
+            name="node-pools-limited",
+            description=(
+                f"Karpenter NodePools limit cpu and memory, and {GPU_RESOURCE} when they may "
+                "launch GPU instances."
+            ),
+            validate=validators.node_pools_limited,
             enforcement_level=mandatory,
         ),
         ResourceValidationPolicy(

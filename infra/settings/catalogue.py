@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from infra.helpers.labels import GPU_RESOURCE
@@ -20,22 +21,49 @@ AWS_TAG_VALUE = re.compile(r"^[\w .:/=+@-]{1,256}$")
 # `t4g`, `m7gd`, `c6gn`, `im4gn`: a "g" among the attributes after the generation means Graviton.
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+[a-z-]*g[a-z-]*$")
 
-# NVIDIA GPUs per instance size, by family (AMD g4ad and Arm g5g are left out on purpose: the GPU
-# AMI types below are x86_64 + NVIDIA). The cluster autoscaler needs the count to scale from zero.
-_ONE_TO_SIXTEEN = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1}
+# NVIDIA GPU instance shapes, by family and size: (GPUs, vCPUs, memory GiB). AMD g4ad and Arm
+# g5g are left out on purpose: the GPU AMIs here are x86_64 + NVIDIA. Karpenter's NodePool limits
+# and the cost estimate's max scenario are counted in these.
+_G_SIZES = {"xlarge": (1, 4), "2xlarge": (1, 8), "4xlarge": (1, 16), "8xlarge": (1, 32)}
+_G_SIZES |= {"16xlarge": (1, 64), "12xlarge": (4, 48), "24xlarge": (4, 96), "48xlarge": (8, 192)}
+
+
+def _shapes(sizes: Mapping[str, tuple[int, int]], gib_per_vcpu: int) -> dict[str, GpuShape]:
+    return {s: GpuShape(g, v, v * gib_per_vcpu) for s, (g, v) in sizes.items()}
+
+
+@dataclass(frozen=True)
+class GpuShape:
+    gpus: int
+    vcpus: int
+    memory_gib: int
+
+
+GPU_INSTANCE_SHAPES: dict[str, dict[str, GpuShape]] = {
+    "g4dn": {
+        **_shapes({k: v for k, v in _G_SIZES.items() if k not in ("24xlarge", "48xlarge")}, 4),
+        "metal": GpuShape(8, 96, 384),
+    },
+    "g5": _shapes(_G_SIZES, 4),
+    "g6": _shapes(_G_SIZES, 4),
+    "g6e": _shapes(_G_SIZES, 8),
+    "gr6": {"4xlarge": GpuShape(1, 16, 128), "8xlarge": GpuShape(1, 32, 256)},
+    "p3": {
+        "2xlarge": GpuShape(1, 8, 61),
+        "8xlarge": GpuShape(4, 32, 244),
+        "16xlarge": GpuShape(8, 64, 488),
+    },
+    "p3dn": {"24xlarge": GpuShape(8, 96, 768)},
+    "p4d": {"24xlarge": GpuShape(8, 96, 1152)},
+    "p4de": {"24xlarge": GpuShape(8, 96, 1152)},
+    "p5": {"4xlarge": GpuShape(1, 16, 256), "48xlarge": GpuShape(8, 192, 2048)},
+    "p5e": {"48xlarge": GpuShape(8, 192, 2048)},
+    "p5en": {"48xlarge": GpuShape(8, 192, 2048)},
+}
+# NVIDIA GPUs per instance size, by family.
 GPU_INSTANCE_FAMILIES: dict[str, dict[str, int]] = {
-    "g4dn": {**_ONE_TO_SIXTEEN, "12xlarge": 4, "metal": 8},
-    "g5": {**_ONE_TO_SIXTEEN, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
-    "g6": {**_ONE_TO_SIXTEEN, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
-    "g6e": {**_ONE_TO_SIXTEEN, "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
-    "gr6": {"4xlarge": 1, "8xlarge": 1},
-    "p3": {"2xlarge": 1, "8xlarge": 4, "16xlarge": 8},
-    "p3dn": {"24xlarge": 8},
-    "p4d": {"24xlarge": 8},
-    "p4de": {"24xlarge": 8},
-    "p5": {"4xlarge": 1, "48xlarge": 8},
-    "p5e": {"48xlarge": 8},
-    "p5en": {"48xlarge": 8},
+    family: {size: shape.gpus for size, shape in sizes.items()}
+    for family, sizes in GPU_INSTANCE_SHAPES.items()
 }
 
 # EKS managed node group AMI types: the system pool runs a CPU one, GPU pools an NVIDIA one.
@@ -57,6 +85,12 @@ def is_graviton(instance_type: str) -> bool:
 def is_arm_ami_type(ami_type: str) -> bool:
     """Whether an EKS AMI type is built for arm64."""
     return "ARM" in ami_type
+
+
+def gpu_shape(instance_type: str) -> GpuShape | None:
+    """GPUs, vCPUs and memory of an NVIDIA instance type, or None when it is not one we know."""
+    family, _, size = instance_type.partition(".")
+    return GPU_INSTANCE_SHAPES.get(family, {}).get(size)
 
 
 def gpu_count(instance_type: str) -> int | None:

@@ -1,4 +1,5 @@
-"""The `cluster` section: the EKS control plane, its always-on system pool and its GPU pools."""
+"""The `cluster` section: the EKS control plane, its always-on system pool and the GPU NodePools
+Karpenter scales from zero."""
 
 from __future__ import annotations
 
@@ -7,16 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from infra.helpers.charts import CLUSTER_AUTOSCALER_CHARTS
-from infra.settings.catalogue import (
-    GPU_INSTANCE_FAMILIES,
-    ClusterLogType,
-    CpuAmiType,
-    GpuAmiType,
-    gpu_count,
-    is_arm_ami_type,
-    is_graviton,
-)
+from infra.helpers.charts import KUBERNETES_VERSIONS
+from infra.settings.catalogue import ClusterLogType, CpuAmiType, is_arm_ami_type, is_graviton
 from infra.settings.fields import (
     IamRoleArn,
     InstanceType,
@@ -26,6 +19,7 @@ from infra.settings.fields import (
     describe,
     unique,
 )
+from infra.settings.node_pools import GpuNodePool, KarpenterSettings, check_node_pools
 
 # RFC 1918 blocks: no request from them reaches a public endpoint.
 _PRIVATE_NETWORKS = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -44,10 +38,11 @@ class NodePool(Section):
         "Nodes kept when idle (the cost estimate's idle scenario)."
     )
     max_size: Annotated[int, Field(ge=1, le=100)] = describe(
-        "Most nodes the cluster autoscaler may run (the max scenario for GPU pools)."
+        "Most nodes the group may hold (room for a rolling update's extra node)."
     )
     desired_size: Annotated[int, Field(ge=0, le=100)] = describe(
-        "Nodes at creation; the cluster autoscaler owns the count afterwards."
+        "Nodes the group runs; change it here to resize the pool (GPU capacity comes from "
+        "Karpenter's NodePools instead)."
     )
     disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = describe(
         "Size of each node's encrypted gp3 root volume, GiB."
@@ -85,7 +80,7 @@ class NodePool(Section):
 
 
 class SystemPool(NodePool):
-    """Always-on nodes for cluster add-ons (DNS, autoscaler, monitoring) and CPU workloads."""
+    """Always-on nodes for cluster add-ons (DNS, Karpenter, monitoring) and CPU workloads."""
 
     # Narrower than the base's str, at the same position (validators read it before types).
     ami_type: CpuAmiType = describe(  # pyright: ignore[reportIncompatibleVariableOverride]
@@ -96,48 +91,10 @@ class SystemPool(NodePool):
     )
 
 
-class GpuPool(NodePool):
-    """NVIDIA nodes that scale from zero, tainted so only pods asking for GPUs land there."""
-
-    ami_type: GpuAmiType = describe(  # pyright: ignore[reportIncompatibleVariableOverride]
-        "An NVIDIA AMI type (AL2023 with the device plugin DaemonSet, or Bottlerocket)."
-    )
-    workload_type: Literal["inference", "training", "batch"] = describe(
-        "The nodes' `workload-type` label; model pods with serving.gpus > 0 select `inference`."
-    )
-
-    @field_validator("min_size")
-    @classmethod
-    def _scales_from_zero(cls, value: int) -> int:
-        if value != 0:
-            raise ValueError(f"GPU pools scale from zero, so minSize must be 0 (not {value})")
-        return value
-
-    @field_validator("instance_types")
-    @classmethod
-    def _nvidia_types(cls, types: list[str]) -> list[str]:
-        unknown = [t for t in types if gpu_count(t) is None]
-        if unknown:
-            families = ", ".join(GPU_INSTANCE_FAMILIES)
-            raise ValueError(
-                f"{', '.join(unknown)} not NVIDIA GPU instance types (families: {families})"
-            )
-        counts = {t: gpu_count(t) for t in types}
-        if len(set(counts.values())) > 1:
-            # The autoscaler sizes a pool from one template node, so all types must match.
-            detail = ", ".join(f"{t}={n}" for t, n in counts.items())
-            raise ValueError(f"all instance types of a pool need the same GPU count ({detail})")
-        return types
-
-    @property
-    def gpus_per_node(self) -> int:
-        return gpu_count(self.instance_types[0]) or 0
-
-
 class ClusterSettings(Section):
     version: str = describe(
-        f"Kubernetes minor version ({', '.join(CLUSTER_AUTOSCALER_CHARTS)}); it picks the "
-        "cluster autoscaler chart."
+        f"Kubernetes minor version ({', '.join(KUBERNETES_VERSIONS)}: those the pinned Karpenter "
+        "supports)."
     )
     endpoint_public_access: bool = describe(
         "Whether the API also has a public endpoint (the private one, inside the VPC, is always "
@@ -156,14 +113,17 @@ class ClusterSettings(Section):
     admin_role_arns: list[IamRoleArn] = describe(
         "IAM roles given cluster-admin access (besides whoever created the cluster)."
     )
-    system_pool: SystemPool = describe("The always-on node pool.")
-    gpu_pools: list[GpuPool] = describe("NVIDIA node pools that scale from zero.")
+    system_pool: SystemPool = describe("The always-on managed node group (Karpenter runs here).")
+    karpenter: KarpenterSettings = describe("What Karpenter's nodes boot.")
+    node_pools: list[GpuNodePool] = describe(
+        "Karpenter NodePools of NVIDIA nodes, scaled from zero when pods ask for GPUs."
+    )
 
     @field_validator("version")
     @classmethod
     def _supported_version(cls, version: str) -> str:
-        if version not in CLUSTER_AUTOSCALER_CHARTS:
-            supported = ", ".join(CLUSTER_AUTOSCALER_CHARTS)
+        if version not in KUBERNETES_VERSIONS:
+            supported = ", ".join(KUBERNETES_VERSIONS)
             raise ValueError(f"Kubernetes {version!r} is not supported here (one of {supported})")
         return version
 
@@ -195,14 +155,14 @@ class ClusterSettings(Section):
     def _no_duplicates(cls, values: list[Any]) -> list[Any]:
         return unique(values)
 
-    @field_validator("gpu_pools")
+    @field_validator("node_pools")
     @classmethod
-    def _unique_pool_names(cls, pools: list[GpuPool], info: ValidationInfo) -> list[GpuPool]:
+    def _pools_fit(cls, pools: list[GpuNodePool], info: ValidationInfo) -> list[GpuNodePool]:
         system = info.data.get("system_pool")
-        names = [p.name for p in pools] + ([system.name] if system else [])
-        unique(names)
+        if system is not None and system.name in {p.name for p in pools}:
+            raise ValueError(f"{system.name!r} is the system pool's name")
+        check_node_pools(pools, info.data.get("karpenter"))
         return pools
 
-    @property
-    def autoscaler_chart_version(self) -> str:
-        return CLUSTER_AUTOSCALER_CHARTS[self.version]
+    def pools_for(self, workload_type: str) -> list[GpuNodePool]:
+        return [p for p in self.node_pools if p.workload_type == workload_type]

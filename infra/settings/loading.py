@@ -1,6 +1,6 @@
 """Reading a stack's settings: from the config mapping to `StackSettings`, or one error per key.
 
-Every problem names the key a user fixes: `<project>:cluster.gpuPools[0].minSize` for the stack
+Every problem names the key a user fixes: `<project>:cluster.nodePools[0].limits.gpus` for the stack
 file, `aws:region` for the region and `params.yaml identity.<key>` for the identity.
 """
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from infra.settings.catalogue import AWS_TAG_VALUE
 from infra.settings.stack import SECTION_KEYS, StackSettings
+from infra.settings.training import GITHUB_APP_KEY_SETTING
 from ml.core.errors import Loc, dotted_key, problems
 from ml.core.identity import COST_TAG_KEYS, Identity, IdentityError, load_identity, parse_identity
 from ml.core.yaml_file import ConfigFileError
@@ -25,6 +26,8 @@ from ml.core.yaml_file import ConfigFileError
 # Settings read from outside the project namespace, and what the stack file calls them.
 _REGION_KEY = "aws:region"
 _OUTSIDE_KEYS = {"identity": "params.yaml identity", "region": _REGION_KEY}
+# Pulumi secrets of the project namespace: components read them, they are no settings section.
+SECRET_SETTINGS = (GITHUB_APP_KEY_SETTING,)
 
 
 class SettingsError(RunError, ValueError):
@@ -80,6 +83,8 @@ def _sections(config: Mapping[str, Any], project: str) -> tuple[dict[str, Any], 
             data["region"] = value
         elif key.startswith(namespace):
             name = key.removeprefix(namespace)
+            if name in SECRET_SETTINGS:
+                continue
             if name not in SECTION_KEYS:
                 unknown.append(f"{key}: unknown key (known: {', '.join(SECTION_KEYS)})")
                 continue

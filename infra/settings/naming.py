@@ -14,7 +14,15 @@ ACCOUNT_ID_LENGTH = 12
 AUTONAME_SUFFIX_LENGTH = 8
 # IAM roles this stack names after its prefix (the longest decides the limit; the other roles,
 # ebs-csi, alertmanager, serving, drift and ci-infra, have shorter purposes than these).
-ROLE_PURPOSES = ("cluster", "node", "cluster-autoscaler", "ci-plan", "ci-deploy")
+ROLE_PURPOSES = (
+    "cluster",
+    "node",
+    "karpenter",
+    "karpenter-node",
+    "training-runner",
+    "ci-plan",
+    "ci-deploy",
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,18 @@ class Naming:
         """Log groups the stack's own components create start with this."""
         return f"/{self.project}/{self.environment}/"
 
+    def repository(self, purpose: str) -> str:
+        """An ECR repository of the stack: `<prefix>/<purpose>` (bentos, runners)."""
+        return f"{self.prefix}/{purpose}"
+
     @property
     def ecr_repository(self) -> str:
-        return f"{self.prefix}/bentos"
+        return self.repository("bentos")
+
+    @property
+    def ecr_repositories(self) -> str:
+        """A pattern matching every ECR repository of the stack."""
+        return self.repository("*")
 
     @property
     def kms_alias(self) -> str:

@@ -10,9 +10,11 @@ from infra.settings.fields import SETTINGS_CONFIG, EnvironmentName, Region, desc
 from infra.settings.monitoring import BudgetSettings, MonitoringSettings
 from infra.settings.naming import Naming
 from infra.settings.network import NetworkSettings
+from infra.settings.node_pools import NODE_RESERVED_MIB, NODE_RESERVED_MILLICORES
 from infra.settings.serving import SERVING_WORKLOAD, ServingSettings
 from infra.settings.state import StateSettings
 from infra.settings.storage import RegistrySettings, StorageSettings
+from infra.settings.training import TrainingSettings
 from ml.core.identity import Identity
 
 
@@ -37,6 +39,9 @@ class StackSettings(BaseModel):
     ci: CiSettings = describe("GitHub Actions' OIDC roles: plan, model deploy, infra.")
     serving: ServingSettings = describe(
         "The model service (Argo Rollouts canary) and its drift CronJob."
+    )
+    training: TrainingSettings = describe(
+        "GitHub Actions runners on the training GPU pools (Actions Runner Controller)."
     )
     state: StateSettings = describe("The Pulumi state backend the CI roles use.")
 
@@ -67,15 +72,31 @@ class StackSettings(BaseModel):
             # Model pods select the `inference` GPU pools (infra/components/serving/pod.py).
             fitting = [
                 p.name
-                for p in cluster.gpu_pools
-                if p.workload_type == SERVING_WORKLOAD and p.gpus_per_node >= serving.gpus
+                for p in cluster.pools_for(SERVING_WORKLOAD)
+                if p.most_gpus_per_node >= serving.gpus
             ]
             if not fitting:
                 raise ValueError(
-                    f"gpus is {serving.gpus} but no cluster.gpuPools entry has workloadType "
+                    f"gpus is {serving.gpus} but no cluster.nodePools entry has workloadType "
                     f"inference and {serving.gpus}+ GPUs per node: the pods would never schedule"
                 )
         return serving
+
+    @field_validator("training")
+    @classmethod
+    def _runners_fit(cls, training: TrainingSettings, info: ValidationInfo) -> TrainingSettings:
+        cluster = info.data.get("cluster")
+        for pool in cluster.pools_for("training") if cluster is not None else []:
+            node = pool.smallest_node
+            cpu = node.vcpus * 1000 - NODE_RESERVED_MILLICORES
+            memory = node.memory_gib * 1024 - NODE_RESERVED_MIB
+            if training.runner_cpu_millicores > cpu or training.runner_memory_mib > memory:
+                raise ValueError(
+                    f"a runner ({training.runner_cpu_millicores}m, {training.runner_memory_mib}Mi) "
+                    f"does not fit pool {pool.name}'s smallest node, which has room for "
+                    f"{cpu}m and {memory}Mi"
+                )
+        return training
 
     @property
     def naming(self) -> Naming:

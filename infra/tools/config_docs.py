@@ -25,6 +25,8 @@ STACKS = ("dev", "prod")
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 # Not stack-file keys: identity comes from params.yaml, the region is `aws:region`.
 _SKIPPED = ("identity", "region")
+# A map's key in a dotted path: `cluster.karpenter.nodeClasses.<key>.amiAlias`.
+_MAP_KEY = "<key>"
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -32,6 +34,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _model_in(typing.get_args(annotation)[0])
+    if origin is dict:
+        return _model_in(typing.get_args(annotation)[1])
     if origin in (list, typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             if model := _model_in(arg):
@@ -40,6 +44,12 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
+
+
+def _unannotated(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
 
 
 def _type_name(annotation: Any) -> str:
@@ -66,8 +76,9 @@ def _rows(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldInfo]]:
         key = f"{prefix}{field.alias or name}"
         nested = _model_in(field.annotation)
         if nested is not None and nested is not model:
-            is_list = typing.get_origin(field.annotation) is list
-            rows.extend(_rows(nested, f"{key}[]." if is_list else f"{key}."))
+            origin = typing.get_origin(_unannotated(field.annotation))
+            inner = {list: f"{key}[].", dict: f"{key}.{_MAP_KEY}."}.get(origin, f"{key}.")
+            rows.extend(_rows(nested, inner))
         else:
             rows.append((key, field))
     return rows
@@ -83,6 +94,10 @@ def _stack_values(stack: str) -> dict[str, Any]:
 def _lookup(values: Any, dotted: str) -> Any:
     """The value at `a.b[].c` in a stack file; list items joined, missing as None."""
     head, _, rest = dotted.partition(".")
+    if head == _MAP_KEY:
+        if not isinstance(values, dict):
+            return None
+        return {k: _lookup(v, rest) for k, v in values.items()} or None
     if head.endswith("[]"):
         items = values.get(head[:-2]) if isinstance(values, dict) else None
         if not isinstance(items, list):

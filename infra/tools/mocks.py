@@ -4,7 +4,7 @@
 (ids, ARNs, names, the cluster's endpoint and OIDC issuer, node groups' Auto Scaling groups).
 Like the engine under `pulumi:disable-default-providers`, it refuses any AWS or Kubernetes
 resource or lookup that doesn't name an explicit provider. `RecordingMonitor` keeps every
-registration (with its parent and provider) for the offline plan and the tests.
+registration (with its parent, provider and dependencies) for the offline plan and the tests.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ AUTONAMED = {
     "aws:s3/bucket:Bucket": "bucket",
     "aws:cloudwatch/logGroup:LogGroup": "name",
     "aws:ecr/repository:Repository": "name",
+    "aws:iam/instanceProfile:InstanceProfile": "name",
+    "aws:cloudwatch/eventRule:EventRule": "name",
 }
 # Physical id prefixes AWS uses for EC2 resources.
 EC2_ID_PREFIXES = {
@@ -121,6 +123,9 @@ class StackMocks(pulumi.runtime.Mocks):
             "aws:eks/cluster:Cluster": self._eks_cluster,
             "aws:eks/nodeGroup:NodeGroup": self._node_group,
             "aws:sns/topic:Topic": self._sns_topic,
+            "aws:sqs/queue:Queue": self._sqs_queue,
+            "aws:cloudwatch/eventRule:EventRule": self._event_rule,
+            "aws:iam/instanceProfile:InstanceProfile": self._instance_profile,
         }.get(token)
         if handler is not None:
             return handler(name, inputs, digest)
@@ -191,6 +196,19 @@ class StackMocks(pulumi.runtime.Mocks):
         arn = self._arn("sns", inputs.get("name") or f"{name}-{digest[:7]}")
         return arn, {"arn": arn}
 
+    def _sqs_queue(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        queue = inputs.get("name") or f"{name}-{digest[:7]}"
+        url = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{queue}"
+        return url, {"name": queue, "arn": self._arn("sqs", queue), "url": url}
+
+    def _event_rule(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        return inputs["name"], {"arn": self._arn("events", f"rule/{inputs['name']}")}
+
+    def _instance_profile(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
+        profile = inputs["name"]
+        arn = self._arn("iam", f"instance-profile/{profile}", regional=False)
+        return profile, {"arn": arn, "uniqueId": f"AIPA{digest.upper()}"}
+
     def _node_group(self, name: str, inputs: dict[str, Any], digest: str) -> tuple[str, dict]:
         group = inputs["nodeGroupName"]
         group_id = _uuid("nodegroup", group)
@@ -260,6 +278,9 @@ class Registration:
     id: str | None = None
     # URNs the resource had before a rename (its aliases, and those its parents' aliases imply).
     aliases: tuple[str, ...] = ()
+    # URNs it waits for: its `depends_on` (a component's children) and the resources whose
+    # Outputs its inputs hold, as the engine orders them.
+    dependencies: tuple[str, ...] = ()
 
 
 class RecordingMonitor(MockMonitor):
@@ -314,6 +335,7 @@ class RecordingMonitor(MockMonitor):
             inputs=dict(inputs or {}),
             id=response.id or None,
             aliases=self.previous_urns(request, response.urn),
+            dependencies=tuple(sorted(set(request.dependencies))),
         )
         with self._lock:
             self.registrations.append(registration)

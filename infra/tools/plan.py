@@ -7,7 +7,8 @@ Pulumi CLI hands them over (namespaced keys in PULUMI_CONFIG, objects as JSON te
 credentials or network are needed. `--format json` prints one object:
 
     {"project", "stack",
-     "resources": [{"urn", "type", "name", "parent", "provider", "id", "inputs", "aliases"}],
+     "resources": [{"urn", "type", "name", "parent", "provider", "id", "inputs", "aliases",
+                    "dependencies"}],
      "counts": {type: n}, "outputs": {name: value}, "model": bento tag or null}
 
 sorted, so the same program and settings always print the same bytes. `id` is the mock's
@@ -20,6 +21,10 @@ in the committed stack file. So that the plan shows the service too, a stack fil
 image is planned as if the bento of reports/bento.json had been shipped (`make up BENTO=...`),
 its image in the stack's registry by a stand-in digest derived from the bento's tag;
 `--without-model` plans the stack file as it is.
+
+A secret of the stack file (`key: {secure: <ciphertext>}`, from `pulumi config set --secret`)
+only the stack's secrets provider can decrypt: the plan hands the program a stand-in, as a
+secret (listed in PULUMI_CONFIG_SECRET_KEYS, as the CLI does), and shows it as `[secret]`.
 """
 
 from __future__ import annotations
@@ -79,6 +84,17 @@ def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
         return dict(mapping_at(path, load_mapping(path), "config"))
     except ConfigFileError as error:
         raise PlanError(str(error)) from None
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def readable_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The config with each secret of the stack file replaced by a stand-in the program can
+    read, and the keys of those secrets."""
+    secrets = sorted(key for key, value in config.items() if _is_secure(value))
+    return {**config, **dict.fromkeys(secrets, HIDDEN)}, secrets
 
 
 def _alias(field: str) -> str:
@@ -169,6 +185,7 @@ class Plan:
                     "id": r.id,
                     "inputs": _plain(r.inputs),
                     "aliases": list(r.aliases),
+                    "dependencies": list(r.dependencies),
                 }
                 for r in self.resources
             ],
@@ -229,11 +246,13 @@ def run(stack: str, root: Path = REPO_ROOT, *, with_model: bool = True) -> Plan:
     model = None
     if with_model:
         config, model = with_shipped_model(config, project)
+    config, secret_keys = readable_config(config)
     # The CLI's channel for config, so the program reads it exactly as under `pulumi up`.
     os.environ.update(
-        PULUMI_CONFIG=json.dumps(cli_config(config)), PULUMI_CONFIG_SECRET_KEYS=json.dumps([])
+        PULUMI_CONFIG=json.dumps(cli_config(config)),
+        PULUMI_CONFIG_SECRET_KEYS=json.dumps(secret_keys),
     )
-    set_all_config({}, [])
+    set_all_config({}, secret_keys)
     mocks = StackMocks(region, config.get(DISABLED_PROVIDERS_KEY) or [])
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)

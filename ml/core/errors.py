@@ -2,7 +2,7 @@
 
 params.yaml, the stack settings and the price table all fail the same way: one line per problem,
 naming the dotted key a user writes in the file (`train.model.max_iter`,
-`cluster.gpuPools[0].instanceTypes`), never pydantic's internal location or its prefixes.
+`cluster.nodePools[0].instanceFamilies`), never pydantic's internal location or its prefixes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ Loc = Sequence[int | str]
 
 
 def dotted_key(loc: Loc, prefix: Iterable[int | str] = (), skip: Iterable[str] = ()) -> str:
-    """`("cluster", "gpuPools", 0, "name")` -> `cluster.gpuPools[0].name`.
+    """`("cluster", "nodePools", 0, "name")` -> `cluster.nodePools[0].name`.
 
     `skip` drops path parts pydantic adds for tagged unions (the tag), which are no YAML key.
     """

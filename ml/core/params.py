@@ -65,8 +65,27 @@ class LogisticRegression(Section):
     max_iter: Annotated[int, Field(ge=1, le=100_000)]
 
 
+class XGBoost(Section):
+    """xgboost's scikit-learn classifier; the keys are XGBClassifier's arguments."""
+
+    type: Literal["xgboost"]
+    n_estimators: Annotated[int, Field(ge=1, le=10_000)]
+    max_depth: Annotated[int, Field(ge=1, le=64)]
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    subsample: Annotated[float, Field(gt=0, le=1)] = 1.0
+    colsample_bytree: Annotated[float, Field(gt=0, le=1)] = 1.0
+    min_child_weight: Annotated[float, Field(ge=0)] = 1.0
+    reg_lambda: Annotated[float, Field(ge=0)] = 1.0
+    reg_alpha: Annotated[float, Field(ge=0)] = 0.0
+    # The tree methods that run on both devices (`exact` is CPU-only), so one file fits both.
+    tree_method: Literal["hist", "approx"] = "hist"
+    # auto: CUDA when xgboost has it and a GPU is visible, else the CPU (ml/pipeline/device.py).
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
 ModelParams = Annotated[
-    HistGradientBoosting | RandomForest | LogisticRegression, Field(discriminator="type")
+    HistGradientBoosting | RandomForest | LogisticRegression | XGBoost,
+    Field(discriminator="type"),
 ]
 
 
@@ -153,7 +172,9 @@ class ParamsError(ValueError):
     """params.yaml is wrong; the message names each key and what is wrong with it."""
 
 
-_MODEL_TAGS = frozenset(("hist_gradient_boosting", "random_forest", "logistic_regression"))
+_MODEL_TAGS = frozenset(
+    ("hist_gradient_boosting", "random_forest", "logistic_regression", "xgboost")
+)
 
 
 def _key(loc: Loc) -> str:

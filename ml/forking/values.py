@@ -50,7 +50,15 @@ _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 # infra/settings/naming.py's Naming.too_long(), restated because infra/ needs pulumi and
 # pydantic, which bare python3 lacks; tests/ml/forking/test_values.py holds the two equal.
 BUCKET_PURPOSES = ("dvc", "artifacts", "access-logs")
-ROLE_PURPOSES = ("cluster", "node", "cluster-autoscaler", "ci-plan", "ci-deploy")
+ROLE_PURPOSES = (
+    "cluster",
+    "node",
+    "karpenter",
+    "karpenter-node",
+    "training-runner",
+    "ci-plan",
+    "ci-deploy",
+)
 ACCOUNT_ID_LENGTH = 12
 AUTONAME_SUFFIX_LENGTH = 8
 

@@ -41,6 +41,9 @@ PACKAGES = (
     "pandas",
     "prometheus-client",
 )
+# A model's own library beyond those, by the package its class comes from: only an xgboost
+# model's bento carries xgboost (and, on Linux, the CUDA libraries pip installs with it).
+MODEL_PACKAGES = {"xgboost": ("xgboost",)}
 
 
 def _imported_names(tree: ast.AST) -> Iterable[str]:
@@ -87,8 +90,11 @@ def bento_sources() -> list[str]:
     return sorted([*modules, *DATA_FILES])
 
 
-def pinned_packages() -> list[str]:
-    return [f"{name}=={version(name)}" for name in PACKAGES]
+def pinned_packages(model: object) -> list[str]:
+    """The bento's requirements for `model`, each at the version installed here."""
+    framework = type(model).__module__.partition(".")[0]
+    names = (*PACKAGES, *MODEL_PACKAGES.get(framework, ()))
+    return [f"{name}=={version(name)}" for name in names]
 
 
 # Versions are digests of their inputs: packaging the same inputs again gives the same tags, so
@@ -101,10 +107,9 @@ def content_version(*parts: Any) -> str:
     return digest[:VERSION_LENGTH]
 
 
-def store_model(model_file: Path, name: str, md5: str, labels: Mapping[str, str]) -> str:
-    """The model's tag in BentoML's store, saving it unless this exact file is already there."""
+def store_model(model: object, name: str, md5: str, labels: Mapping[str, str]) -> str:
+    """The model's tag in BentoML's store, saving it unless a model of this md5 is there."""
     import bentoml
-    import joblib
     from bentoml.exceptions import NotFound
 
     tag = f"{name}:{md5[:VERSION_LENGTH]}"
@@ -112,16 +117,15 @@ def store_model(model_file: Path, name: str, md5: str, labels: Mapping[str, str]
         return str(bentoml.models.get(tag).tag)
     except NotFound:
         pass
-    model = bentoml.sklearn.save_model(
-        tag,
-        joblib.load(model_file),
-        labels=dict(labels),
-        signatures={"predict_proba": {"batchable": True}},
+    stored = bentoml.sklearn.save_model(
+        tag, model, labels=dict(labels), signatures={"predict_proba": {"batchable": True}}
     )
-    return str(model.tag)
+    return str(stored.tag)
 
 
-def build_bento(tag: str, model_tag: str, labels: Mapping[str, str], card: str) -> str:
+def build_bento(
+    tag: str, model_tag: str, labels: Mapping[str, str], card: str, packages: list[str]
+) -> str:
     """Build the bento `tag` unless the store has it already (same inputs, same bento)."""
     import bentoml
     from bentoml.exceptions import NotFound
@@ -144,7 +148,7 @@ def build_bento(tag: str, model_tag: str, labels: Mapping[str, str], card: str) 
             version=version,
             labels=dict(labels),
             description=card,
-            python={"packages": pinned_packages(), "lock_packages": False},
+            python={"packages": packages, "lock_packages": False},
             # The alias pins the exact model: ml/serving/service.py loads it by name, which a served
             # bento resolves to this version, and a source checkout to the latest one.
             models=[{"tag": model_tag, "alias": name}],

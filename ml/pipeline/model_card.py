@@ -33,6 +33,8 @@ class CardFacts:
     bento_tag: str
     model_tag: str
     model_params: Mapping[str, Any]
+    # The device the model trained on (`cpu` or `cuda`), whatever `device: auto` asked for.
+    trained_on: str
     metrics: Mapping[str, float]
     thresholds: Mapping[str, float]
     git_commit: str
@@ -94,6 +96,8 @@ def _data_and_model(facts: CardFacts) -> list[str]:
         f"{', '.join(f'`{name}`' for name in CLASS_NAMES)}.",
         "",
         "## Model and training parameters",
+        "",
+        f"Trained on: `{facts.trained_on}`. The service predicts on the CPU.",
         "",
         *_table(
             ("parameter", "value"),

@@ -5,8 +5,9 @@
 The bento (ml/serving/service.py, the ml modules it imports, params.yaml, exact package pins)
 carries its lineage as labels: the git commit ("uncommitted" when the working tree has changes
 outside the pipeline's own outputs, or has no commit), the md5 of the ingested data from dvc.lock,
-the parameters and metrics, and the cost-allocation labels of ml/core/identity.py. The same facts go
-to reports/bento.json (bento tag, model tag, labels) and reports/model_card.md.
+the parameters and metrics, the device the model trained on (`trained-on: cpu` or `cuda`), and the
+cost-allocation labels of ml/core/identity.py. The same facts go to reports/bento.json (bento tag,
+model tag, labels) and reports/model_card.md.
 
 Labels are valid Kubernetes label keys and values (63 characters, alphanumerics and `-_.`), so
 they can follow the bento onto the cluster and the cost reports unchanged.
@@ -18,6 +19,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+import joblib
 
 from ml.core.identity import load_identity
 from ml.core.params import Params, stage_params
@@ -38,6 +41,7 @@ from ml.pipeline.bento_build import (
     pinned_packages,
     store_model,
 )
+from ml.pipeline.device import trained_on
 from ml.pipeline.lineage import (
     PackageError,
     data_record,
@@ -49,6 +53,9 @@ from ml.pipeline.lineage import (
     read_metrics,
 )
 from ml.pipeline.model_card import CardFacts, render
+
+# The label naming the device the model trained on, on the bento and on its model.
+TRAINED_ON = "trained-on"
 
 
 def package(
@@ -66,19 +73,23 @@ def package(
     data = data_record(lock, params.ingest.output)
     commit = git_commit(REPO_ROOT, pipeline_outputs(lock))
     model_md5 = file_md5(model_file)
-    labels = lineage_labels(params, metrics, commit, data, model_md5)
+    model = joblib.load(model_file)
+    device = trained_on(model)
+    labels = {**lineage_labels(params, metrics, commit, data, model_md5), TRAINED_ON: device}
     cost_labels = load_identity().cost_labels()
 
-    model_labels = {**cost_labels, "model-md5": model_md5, "data-md5": data.md5}
-    model_tag = store_model(model_file, name, model_md5, model_labels)
+    model_labels = {**cost_labels, "model-md5": model_md5, "data-md5": data.md5, TRAINED_ON: device}
+    model_tag = store_model(model, name, model_md5, model_labels)
     sources = {path: file_md5(REPO_ROOT / path) for path in bento_sources()}
-    bento_tag = f"{name}:{content_version(model_tag, labels, sources, pinned_packages())}"
+    packages = pinned_packages(model)
+    bento_tag = f"{name}:{content_version(model_tag, labels, sources, packages)}"
     card = render(
         CardFacts(
             model_name=name,
             bento_tag=bento_tag,
             model_tag=model_tag,
             model_params=params.train.model.model_dump(mode="json"),
+            trained_on=device,
             metrics=metrics,
             thresholds=params.evaluate.thresholds.model_dump(),
             git_commit=commit,
@@ -88,7 +99,7 @@ def package(
             cost_labels=cost_labels,
         )
     )
-    build_bento(bento_tag, model_tag, labels, card)
+    build_bento(bento_tag, model_tag, labels, card, packages)
     record = {"bento": bento_tag, "model": model_tag, "labels": dict(sorted(labels.items()))}
     reports_dir.mkdir(parents=True, exist_ok=True)
     info = json.dumps(record, indent=2) + "\n"

@@ -27,7 +27,8 @@ LIBRARIES = {
     "vega-lite.min.js": "vega-lite",
     "vega-embed.min.js": "vega-embed",
 }
-NODE_MODULES = REPO_ROOT / ".venv" / "npm" / "node_modules"
+# The npm folder of the environment running this (the Makefile's $(VENV)/npm).
+NODE_MODULES = Path(sys.prefix) / "npm" / "node_modules"
 OUT = REPO_ROOT / "dvc_plots"
 PAGE = "index.html"
 

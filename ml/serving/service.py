@@ -28,7 +28,7 @@ works without a header, and a form or multipart body gets the same 400 instead o
 Operations: `/livez`, `/readyz`, and `/metrics` with BentoML's request metrics beside
 `predictions_total{class=...}` and the prediction log's `prediction_log_*_total` counters. Workers,
 threads, timeout, concurrency limit and batching come from params.yaml's `serve` section; each
-worker runs the model with one OpenMP thread.
+worker runs the model on the CPU (an xgboost model trained on a GPU too) with one OpenMP thread.
 
 Prediction log (ml/serving/prediction_log.py, for drift detection): each answered row with its
 features, the bento tag and a timestamp, for a share of the model calls
@@ -48,6 +48,7 @@ second trip through the HTTP middleware per request, which an inner batchable me
 from __future__ import annotations
 
 import gc
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -203,6 +204,20 @@ class Scorer:
         ]
 
 
+def on_cpu(model: Any) -> Any:
+    """The model set to predict on this worker's CPU, wherever it trained.
+
+    An xgboost model keeps the device it trained on: one trained on a GPU would look for one at
+    every call (warning when there is none), and on a GPU node copy every batch to it.
+    scikit-learn's models run on the CPU anyway.
+    """
+    # Loading an xgboost model imports xgboost: when it is not imported, the model is not one.
+    xgboost = sys.modules.get("xgboost")
+    if xgboost is not None and isinstance(model, xgboost.XGBModel):
+        model.set_params(device="cpu")
+    return model
+
+
 def tune_gc() -> None:
     """Call once the model is loaded: fewer, cheaper collections in a long-lived server."""
     # Frozen objects (the model, the framework) are never re-walked; a larger young generation
@@ -233,7 +248,7 @@ def _tracing(sample_rate: float) -> dict[str, Any]:
 class Classifier:
     def __init__(self) -> None:
         # In a bento the model name is an alias of the exact version it was built with.
-        self.scorer = Scorer(bentoml.sklearn.load_model(MODEL_NAME))
+        self.scorer = Scorer(on_cpu(bentoml.sklearn.load_model(MODEL_NAME)))
         self.predictions = predictions_counter()
         # Created here, in the worker, for the same reason as the counter above.
         self.prediction_log = PredictionLogger.from_env(bento_tag=served_bento_tag())

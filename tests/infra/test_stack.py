@@ -60,6 +60,7 @@ def test_plan_has_the_documented_shape(plan: dict[str, Any]) -> None:
             "id",
             "inputs",
             "aliases",
+            "dependencies",
         }
         assert (resource["id"] is None) == resource["type"].startswith(("mlops:", "pulumi:pulumi"))
     assert sum(plan["counts"].values()) == len(plan["resources"])
@@ -68,6 +69,7 @@ def test_plan_has_the_documented_shape(plan: dict[str, Any]) -> None:
     roots = [r for r in plan["resources"] if r["parent"] is None]
     assert [r["type"] for r in roots] == ["pulumi:pulumi:Stack"]
     assert all(r["parent"] in urns for r in plan["resources"] if r["parent"])
+    assert all(set(r["dependencies"]) <= set(urns) for r in plan["resources"])
 
 
 def test_every_cloud_resource_names_its_provider(plan: dict[str, Any]) -> None:
@@ -176,18 +178,42 @@ def test_inline_role_policies_fit_iam_limits(plan: dict[str, Any]) -> None:
         assert len(compact) < 10_240, role_policy["name"]
 
 
-def test_every_gpu_node_group_scales_from_zero_behind_the_taint(plan: dict[str, Any]) -> None:
-    gpu = [
-        g
-        for g in resources(plan, "aws:eks/nodeGroup:NodeGroup")
-        if g["inputs"]["labels"].get(ACCELERATOR_LABEL) == "nvidia"
+def test_gpu_capacity_is_karpenter_node_pools_behind_the_taint(plan: dict[str, Any]) -> None:
+    groups = resources(plan, "aws:eks/nodeGroup:NodeGroup")
+    # Only the system pool is a managed node group; no autoscaler resizes anything.
+    assert [g["inputs"]["labels"].get(ACCELERATOR_LABEL) for g in groups] == [None]
+    assert not [r for r in plan["resources"] if "autoscaler" in r["name"]]
+    pools = resources(plan, "kubernetes:karpenter.sh/v1:NodePool")
+    settings = stack_settings(plan["stack"]).cluster
+    assert sorted(p["inputs"]["metadata"]["name"] for p in pools) == sorted(
+        p.name for p in settings.node_pools
+    )
+    for pool in pools:
+        spec = pool["inputs"]["spec"]
+        taint = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+        assert taint in spec["template"]["spec"]["taints"]
+        assert int(spec["limits"]["nvidia.com/gpu"]) >= 1
+        labels = spec["template"]["metadata"]["labels"]
+        assert labels[ACCELERATOR_LABEL] == "nvidia" and labels["workload-type"]
+
+
+def test_karpenter_crds_come_before_every_node_pool_and_node_class(plan: dict[str, Any]) -> None:
+    """NodePools in the same `pulumi up` as the chart that brings their CRDs would fail on a new
+    cluster (pulumi-kubernetes #3188, #3176): the CRDs are a release of their own, first."""
+    releases = {
+        r["inputs"]["chart"].rpartition("/")[2]: r
+        for r in resources(plan, "kubernetes:helm.sh/v3:Release")
+    }
+    crds, controller = releases["karpenter-crd"], releases["karpenter"]
+    assert controller["inputs"]["skipCrds"] is True
+    assert crds["urn"] in controller["dependencies"]
+    custom = [
+        *resources(plan, "kubernetes:karpenter.sh/v1:NodePool"),
+        *resources(plan, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"),
     ]
-    assert len(gpu) == len(stack_settings(plan["stack"]).cluster.gpu_pools) > 0
-    for group in gpu:
-        assert group["inputs"]["scalingConfig"]["minSize"] == 0
-        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group[
-            "inputs"
-        ]["taints"]
+    assert len(custom) == len(stack_settings(plan["stack"]).cluster.node_pools) + 2
+    for obj in custom:
+        assert {crds["urn"], controller["urn"]} <= set(obj["dependencies"]), obj["name"]
 
 
 def test_every_github_trust_names_the_repository(plan: dict[str, Any]) -> None:
@@ -221,8 +247,13 @@ def test_outputs_tell_ci_and_dvc_where_things_are(plan: dict[str, Any]) -> None:
     assert outputs["ecrRepositoryUrl"].endswith(
         f"/{stack_settings(plan['stack']).naming.ecr_repository}"
     )
-    for key in ("ciPlanRoleArn", "ciDeployRoleArn", "clusterAutoscalerRoleArn"):
+    for key in ("ciPlanRoleArn", "ciDeployRoleArn", "karpenterRoleArn", "trainingRunnerRoleArn"):
         assert outputs[key].startswith("arn:aws:iam::")
+    assert outputs["runnerImageRepositoryUrl"].endswith(
+        f"/{stack_settings(plan['stack']).naming.repository('runners')}"
+    )
+    project, environment = stack_settings(plan["stack"]).naming.prefix.rsplit("-", 1)
+    assert outputs["trainingRunner"] == f"{project}-{environment}-gpu-training"
 
 
 def test_every_web_identity_trust_pins_audience_and_exact_subjects(plan: dict[str, Any]) -> None:
@@ -245,8 +276,8 @@ def test_every_web_identity_trust_pins_audience_and_exact_subjects(plan: dict[st
             irsa += 1
             (subject,) = subjects
             assert subject.startswith("system:serviceaccount:")
-    # Autoscaler, EBS CSI driver, Alertmanager, model pods, drift job.
-    assert irsa == 5
+    # Karpenter, EBS CSI driver, Alertmanager, model pods, drift job, training runners.
+    assert irsa == 6
 
 
 def k8s_objects(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -274,9 +305,13 @@ def test_kubernetes_objects_and_workloads_carry_the_cost_labels(plan: dict[str, 
     for pod in pods:
         assert labels.items() <= pod["metadata"]["labels"].items()
     # Charts label their workloads through their values; the device plugin's chart has no
-    # setting for it (it runs only on GPU nodes, whose instances carry the cost tags).
+    # setting for it (it runs only on GPU nodes, whose instances carry the cost tags), and
+    # karpenter-crd installs CRDs only (no workload).
     for release in resources(plan, "kubernetes:helm.sh/v3:Release"):
-        if release["inputs"]["chart"] == "nvidia-device-plugin":
+        if release["inputs"]["chart"].rpartition("/")[2] in (
+            "nvidia-device-plugin",
+            "karpenter-crd",
+        ):
             continue
         assert _contains(json.loads(json.dumps(release["inputs"]["values"])), labels), release[
             "name"

@@ -12,11 +12,13 @@ from infra.components.ci_access.statements import (
     ec2,
     ecr,
     eks,
+    events,
     iam,
     kms,
     logs,
     s3,
     sns,
+    sqs,
     state,
 )
 from infra.helpers.iam import Statement
@@ -56,6 +58,8 @@ def infra_statements(args: CiAccessArgs) -> list[Statement]:
         *logs.manage(args),
         *budgets.manage(args),
         *sns.manage(args),
+        *sqs.manage(args),
+        *events.manage(args),
         *autoscaling.manage(args),
         *read_statements(args),
         *cost_explorer.manage(args),

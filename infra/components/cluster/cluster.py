@@ -1,5 +1,6 @@
-"""The Cluster component: control plane, IRSA, node pools, add-ons, volumes, access entries and
-the Kubernetes provider every in-cluster component goes through."""
+"""The Cluster component: control plane, IRSA, the system pool, add-ons, volumes, access entries
+and the Kubernetes provider every in-cluster component goes through. GPU nodes come from Karpenter
+(infra/components/karpenter), which the stack declares on top of this cluster."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pulumi_aws as aws
 
 from infra.components.cluster.access import ADMIN_ACCESS_POLICY, group_access, policy_access
 from infra.components.cluster.addons import EARLY_ADDONS, LATE_ADDONS, managed_addon
-from infra.components.cluster.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from infra.components.cluster.control_plane import (
     cluster_kubeconfig,
     control_plane,
@@ -25,7 +25,7 @@ from infra.components.cluster.volumes import ebs_csi_driver, gp3_storage_class
 from infra.helpers.iam import STS_AUDIENCE, Irsa
 from infra.helpers.options import renamed
 from infra.helpers.providers import AwsAccount, kubernetes_provider
-from infra.settings import ClusterSettings, Naming, NodePool
+from infra.settings import ClusterSettings, Naming
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class ClusterArgs:
 
 
 class Cluster(pulumi.ComponentResource):
-    """The EKS cluster with its node pools, IRSA, autoscaler and GPU device plugin."""
+    """The EKS cluster with its system pool, IRSA and the NVIDIA device plugin for the AL2023
+    GPU nodes Karpenter launches."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -51,6 +52,11 @@ class Cluster(pulumi.ComponentResource):
         self.cluster = self._control_plane(name, args)
         self.name: pulumi.Output[str] = self.cluster.name
         self.arn: pulumi.Output[str] = self.cluster.arn
+        self.endpoint: pulumi.Output[str] = self.cluster.endpoint
+        # The security group EKS creates for the control plane and the nodes to talk through.
+        self.security_group_id: pulumi.Output[str] = self.cluster.vpc_config.apply(
+            _cluster_security_group
+        )
         self.oidc_issuer_url: pulumi.Output[str] = self.cluster.identities.apply(oidc_issuer)
         self.oidc_issuer_host = self.oidc_issuer_url.apply(lambda u: u.removeprefix("https://"))
         # IRSA: pods' service accounts assume IAM roles through the cluster's OIDC issuer.
@@ -62,7 +68,7 @@ class Cluster(pulumi.ComponentResource):
         )
         self.oidc_provider_arn: pulumi.Output[str] = self.oidc_provider.arn
         self.irsa = Irsa(self.oidc_provider_arn, self.oidc_issuer_host)
-        self.system_pool, self.gpu_pools = self._node_pools(args)
+        self.system_pool = self._system_pool(args)
         for index, principal in enumerate(args.settings.admin_role_arns):
             self.grant_access(f"admin-{index}", principal, ADMIN_ACCESS_POLICY, namespaces=None)
         self.kubeconfig = cluster_kubeconfig(self.cluster, args.account.region)
@@ -71,8 +77,8 @@ class Cluster(pulumi.ComponentResource):
         # What workloads wait for: nodes to run on, and volumes for those that keep data.
         self.storage = self._storage(args, ready)
         self.ready: list[pulumi.Resource] = [*ready, *self.storage]
-        self.autoscaler = self._autoscaler(args, ready)
-        if any(p.ami_type == "AL2023_x86_64_NVIDIA" for p in args.settings.gpu_pools):
+        # Bottlerocket's NVIDIA AMIs bring the plugin; AL2023 GPU nodes need its DaemonSet.
+        if any(p.ami_family == "AL2023" for p in args.settings.node_pools):
             NvidiaDevicePlugin(
                 "nvidia-device-plugin",
                 DevicePluginArgs(kubernetes=self.kubernetes),
@@ -97,33 +103,28 @@ class Cluster(pulumi.ComponentResource):
             parent=self,
         )
 
-    def _node_pools(self, args: ClusterArgs) -> tuple[ManagedNodePool, list[ManagedNodePool]]:
-        """The system pool and the GPU pools, between the network add-ons and CoreDNS."""
+    def _system_pool(self, args: ClusterArgs) -> ManagedNodePool:
+        """The system pool, between the network add-ons and CoreDNS."""
         role, attachments = node_role(args.naming, args.account, parent=self)
         early = [managed_addon(addon, self.cluster.name, [], parent=self) for addon in EARLY_ADDONS]
-        after = pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *early])
-
-        def pool(p: NodePool) -> ManagedNodePool:
-            return ManagedNodePool(
-                p.name,
-                NodePoolArgs(
-                    pool=p,
-                    cluster=args.naming.cluster,
-                    cluster_name=self.cluster.name,
-                    version=self.cluster.version,
-                    node_role_arn=role.arn,
-                    subnet_ids=args.node_subnet_ids,
-                    cost_tags=args.cost_tags,
-                    cost_labels=args.cost_labels,
-                ),
-                opts=after,
-            )
-
-        system = pool(args.settings.system_pool)
-        gpus = [pool(p) for p in args.settings.gpu_pools]
+        pool = args.settings.system_pool
+        system = ManagedNodePool(
+            pool.name,
+            NodePoolArgs(
+                pool=pool,
+                cluster=args.naming.cluster,
+                cluster_name=self.cluster.name,
+                version=self.cluster.version,
+                node_role_arn=role.arn,
+                subnet_ids=args.node_subnet_ids,
+                cost_tags=args.cost_tags,
+                cost_labels=args.cost_labels,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *early]),
+        )
         for addon in LATE_ADDONS:
             managed_addon(addon, self.cluster.name, [system.node_group], parent=self)
-        return system, gpus
+        return system
 
     def _storage(
         self, args: ClusterArgs, after: Sequence[pulumi.Resource]
@@ -136,22 +137,6 @@ class Cluster(pulumi.ComponentResource):
             args.cost_tags, args.cost_labels, driver, self.kubernetes, parent=self
         )
         return [driver, storage_class]
-
-    def _autoscaler(self, args: ClusterArgs, after: Sequence[pulumi.Resource]) -> ClusterAutoscaler:
-        return ClusterAutoscaler(
-            "cluster-autoscaler",
-            ClusterAutoscalerArgs(
-                naming=args.naming,
-                account=args.account,
-                irsa=self.irsa,
-                cluster_name=self.cluster.name,
-                kubernetes=self.kubernetes,
-                chart_version=args.settings.autoscaler_chart_version,
-                system_pool=args.settings.system_pool.name,
-                cost_labels=args.cost_labels,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
-        )
 
     def grant_groups(
         self, name: str, principal_arn: pulumi.Input[str], groups: Sequence[str]
@@ -178,3 +163,9 @@ class Cluster(pulumi.ComponentResource):
             namespaces=namespaces,
             parent=self,
         )
+
+
+def _cluster_security_group(vpc: aws.eks.outputs.ClusterVpcConfig) -> str:
+    if not vpc.cluster_security_group_id:
+        raise pulumi.RunError("EKS reported no cluster security group for the cluster")
+    return vpc.cluster_security_group_id

@@ -1,4 +1,6 @@
-"""A node pool: a managed node group with its launch template and Auto Scaling group tags."""
+"""The system pool: a managed node group with its launch template and its Auto Scaling group's
+cost tags. Its size is the stack's to set (nothing else resizes it); GPU capacity comes from
+Karpenter's NodePools instead."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.cluster.scheduling import GPU_TAINT, autoscaler_template_tags, pool_labels
+from infra.components.cluster.scheduling import pool_labels
 from infra.helpers.options import dependencies, renamed
 from infra.helpers.tags import launch_template_tag_specifications, tag_autoscaling_group
-from infra.settings import GpuPool, NodePool
+from infra.settings import NodePool
 
 
 def root_device(ami_type: str) -> str:
@@ -62,25 +64,16 @@ class ManagedNodePool(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels=labels,
-            taints=[GPU_TAINT] if isinstance(pool, GpuPool) else [],
+            taints=[],
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=self.launch_template.id,
                 version=self.launch_template.latest_version.apply(str),
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=after,
-                # The cluster autoscaler owns the size between min and max from here on.
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
+        # EKS creates the Auto Scaling group, out of reach of the provider's default tags.
         group_name = self.node_group.resources.apply(_autoscaling_group_name)
-        self.asg_tags = tag_autoscaling_group(
-            name,
-            group_name,
-            {**args.cost_tags, **autoscaler_template_tags(pool, labels)},
-            parent=self,
-        )
+        self.asg_tags = tag_autoscaling_group(name, group_name, args.cost_tags, parent=self)
         self.register_outputs({"nodeGroup": self.node_group.node_group_name})
 
 

@@ -1,46 +1,36 @@
-"""What the scheduler and the cluster autoscaler know of a pool's nodes: labels, taint, tags."""
+"""What the scheduler knows of a pool's nodes: their labels, for the system managed node group
+and for the GPU NodePools Karpenter launches alike."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pulumi_aws as aws
-
 from infra.helpers.labels import (
     ACCELERATOR_LABEL,
     DEVICE_PLUGIN_LABEL,
-    GPU_RESOURCE,
     NODE_POOL_LABEL,
     WORKLOAD_LABEL,
 )
-from infra.settings import GpuPool, NodePool
+from infra.settings import GpuNodePool, NodePool
 
-# GPU nodes take only pods that ask for a GPU (they tolerate this taint).
-GPU_TAINT = aws.eks.NodeGroupTaintArgs(key=GPU_RESOURCE, value="true", effect="NO_SCHEDULE")
-# Tags the cluster autoscaler reads to build a node from an empty (size 0) group.
-AUTOSCALER_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+SYSTEM_WORKLOAD = "system"
 
 
-def pool_labels(pool: NodePool, cost_labels: Mapping[str, str]) -> dict[str, str]:
+def device_plugin_mode(pool: GpuNodePool) -> str:
+    """How the pool's nodes get the NVIDIA device plugin: AL2023 needs the DaemonSet,
+    Bottlerocket's NVIDIA variant ships it built in."""
+    return "builtin" if pool.ami_family == "Bottlerocket" else "daemonset"
+
+
+def pool_labels(pool: NodePool | GpuNodePool, cost_labels: Mapping[str, str]) -> dict[str, str]:
     """Kubernetes labels of a pool's nodes: cost labels, pool name, workload, accelerator."""
     labels = {**cost_labels, NODE_POOL_LABEL: pool.name}
-    if isinstance(pool, GpuPool):
-        plugin = "builtin" if pool.ami_type.startswith("BOTTLEROCKET") else "daemonset"
+    if isinstance(pool, GpuNodePool):
         labels |= {
             WORKLOAD_LABEL: pool.workload_type,
             ACCELERATOR_LABEL: "nvidia",
-            DEVICE_PLUGIN_LABEL: plugin,
+            DEVICE_PLUGIN_LABEL: device_plugin_mode(pool),
         }
     else:
-        labels[WORKLOAD_LABEL] = "system"
+        labels[WORKLOAD_LABEL] = SYSTEM_WORKLOAD
     return labels
-
-
-def autoscaler_template_tags(pool: NodePool, labels: Mapping[str, str]) -> dict[str, str]:
-    """ASG tags that describe a pool's nodes to the cluster autoscaler while the pool is empty."""
-    tags = {f"{AUTOSCALER_TEMPLATE}/label/{k}": v for k, v in labels.items()}
-    tags[f"{AUTOSCALER_TEMPLATE}/label/eks.amazonaws.com/capacityType"] = pool.capacity_type
-    if isinstance(pool, GpuPool):
-        tags[f"{AUTOSCALER_TEMPLATE}/taint/{GPU_RESOURCE}"] = "true:NoSchedule"
-        tags[f"{AUTOSCALER_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(pool.gpus_per_node)
-    return tags

@@ -55,7 +55,7 @@ def serving_statements(
             "Action": "s3:PutObject",
             "Resource": pulumi.Output.concat(bucket_arn, f"/{PREDICTIONS_PREFIX}/*"),
         },
-        _key_through_s3(key_arn, region, ["kms:GenerateDataKey", "kms:Decrypt"]),
+        key_through_s3(key_arn, region, ["kms:GenerateDataKey", "kms:Decrypt"]),
     ]
 
 
@@ -78,11 +78,11 @@ def drift_statements(
             "Action": "s3:GetObject",
             "Resource": [pulumi.Output.concat(bucket_arn, f"/{p}/*") for p in prefixes],
         },
-        _key_through_s3(key_arn, region, ["kms:Decrypt"]),
+        key_through_s3(key_arn, region, ["kms:Decrypt"]),
     ]
 
 
-def _key_through_s3(key_arn: pulumi.Input[str], region: str, actions: list[str]) -> Statement:
+def key_through_s3(key_arn: pulumi.Input[str], region: str, actions: list[str]) -> Statement:
     # The bucket is encrypted with the stack's key; only S3 may use it on the pods' behalf.
     return {
         "Sid": "StackKeyThroughS3",

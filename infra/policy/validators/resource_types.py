@@ -21,6 +21,8 @@ PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read
 ECR_REPOSITORY_TYPE = "aws:ecr/repository:Repository"
 NODE_GROUP_TYPE = "aws:eks/nodeGroup:NodeGroup"
 EKS_CLUSTER_TYPE = "aws:eks/cluster:Cluster"
+# Karpenter NodePools, declared as pulumi_kubernetes CustomResources of karpenter.sh/v1.
+NODE_POOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 # Where IAM policy documents live, by resource type: a property holding one document, or
 # `inlinePolicies` holding a list of {name, policy}.
 POLICY_DOCUMENT_PROPERTY = {

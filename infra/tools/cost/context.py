@@ -48,6 +48,15 @@ class Context:
         return self.providers.get(_provider_urn(resource.provider, self.providers) or "")
 
     def region_of(self, resource: Resource) -> str:
+        if not resource.type.startswith("aws:"):
+            # A Kubernetes object's volumes and nodes are in its cluster's region: the plan's one.
+            regions = {
+                str(p.inputs["region"]) for p in self.providers.values() if p.inputs.get("region")
+            }
+            region = regions.pop() if len(regions) == 1 else self.default_region
+            if not region:
+                raise CostError(f"{resource.urn}: cannot tell its cluster's region; pass --region")
+            return region
         provider = self.provider_of(resource)
         region = provider.inputs.get("region") if provider else None
         region = region or self.default_region
@@ -86,7 +95,8 @@ def instance_price(ctx: Context, resource: Resource, instance_type: str, spot: b
         region = ctx.region_of(resource)
         raise CostError(
             f"{resource.urn}: no price for {instance_type} under "
-            f"regions.{region}.{key} in the price table"
+            f"regions.{region}.{key} in the price table: run `make prices REGION={region}` "
+            "(needs AWS credentials) or add it by hand"
         )
     return hourly
 

@@ -8,7 +8,7 @@ from typing import Any
 from infra.tools.cost.context import Context
 from infra.tools.cost.money import SCENARIOS, Cost, Item, total
 from infra.tools.cost.plan_input import PROVIDER_PREFIX, Plan
-from infra.tools.cost.pricers import PRICERS
+from infra.tools.cost.pricers import PRICERS, is_free
 from infra.tools.cost.prices import PriceTable
 from ml.core.identity import COST_TAG_KEYS
 
@@ -54,6 +54,11 @@ class Estimate:
     def cost(self) -> Cost:
         return total(r.cost for r in self.resources)
 
+    @property
+    def not_modelled(self) -> list[str]:
+        """Types without a rule that are not known to be free: priced at $0, maybe wrongly."""
+        return [t for t in self.not_priced if not is_free(t)]
+
     def by_tag(self) -> dict[str, dict[str, dict[str, float]]]:
         grouped: dict[str, dict[str, Cost]] = {key: {} for key in COST_TAG_KEYS}
         for resource in self.resources:
@@ -79,6 +84,7 @@ class Estimate:
             "by_tag": self.by_tag(),
             "usage_assumptions": self.prices.usage.model_dump(),
             "not_priced": self.not_priced,
+            "not_modelled": self.not_modelled,
         }
 
 

@@ -2,8 +2,9 @@
 
 It asks AWS (the caller's credentials) for every price the estimate reads in region R: the
 items of prices.py's RegionPrices, the EBS volume types, and the on-demand and Spot rates of
-every instance type the stack files name or the table already lists (infra/tools/cost/
-price_list.py says where each one comes from), then writes them under `regions.R` of the price
+every instance type the stack files may start (the system node group's, and each family x size
+a Karpenter NodePool allows) or the table already lists (infra/tools/cost/price_list.py says
+where each one comes from), then writes them under `regions.R` of the price
 table with the day they were fetched as the region's `as_of`. The rest of the file, comments
 included, stays as it is. A price the stacks need that AWS doesn't give fails naming its key,
 and nothing is written; instance types only the table lists and R doesn't offer are left out.
@@ -76,7 +77,10 @@ class Fetched:
 
 
 def stack_instance_types(root: Path = REPO_ROOT) -> list[str]:
-    """Every instance type a node pool of a stack file (Pulumi.<stack>.yaml) names."""
+    """The instance types the stack files (Pulumi.<stack>.yaml) may start, first seen first.
+
+    The system node group's, and every family x size a Karpenter NodePool allows.
+    """
     project, found = project_name(root), []
     for path in sorted(root.glob("Pulumi.*.yaml")):
         section = stack_config(path.name.split(".")[1], root).get(f"{project}:cluster")
@@ -87,8 +91,9 @@ def stack_instance_types(root: Path = REPO_ROOT) -> list[str]:
         except ValidationError as error:
             found_problems = "; ".join(problems(error))
             raise CostError(f"{path.name} {project}:cluster: {found_problems}") from None
-        for pool in (cluster.system_pool, *cluster.gpu_pools):
-            found += [t for t in pool.instance_types if t not in found]
+        types = [*cluster.system_pool.instance_types]
+        types += [t for pool in cluster.node_pools for t in pool.shapes]
+        found = list(dict.fromkeys([*found, *types]))
     return found
 
 

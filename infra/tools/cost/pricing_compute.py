@@ -7,6 +7,8 @@ from infra.tools.cost.context import Context, ebs_month, instance_price
 from infra.tools.cost.money import Cost, Item
 from infra.tools.cost.plan_input import Resource
 
+NODE_GROUP_TYPE = "aws:eks/nodeGroup:NodeGroup"
+SUBNET_TYPE = "aws:ec2/subnet:Subnet"
 # EKS managed node groups default to a 20 GiB root volume.
 EKS_DEFAULT_DISK_GIB = 20
 EC2_DEFAULT_ROOT_GIB = 8
@@ -32,13 +34,18 @@ def _launch_template_disk(ctx: Context, group: Resource) -> tuple[float, str] | 
     return None
 
 
-def _public_subnets(ctx: Context, group: Resource) -> bool:
-    """Whether the group's nodes start in subnets that give them a public IPv4 address."""
-    ids = {str(i) for i in group.inputs.get("subnetIds") or []}
+def node_group_subnets(ctx: Context, group: Resource | None = None) -> set[str]:
+    """The ids of the subnets a node group (or, without one, any node group) starts nodes in."""
+    groups = [group] if group else [r for r in ctx.plan.resources if r.type == NODE_GROUP_TYPE]
+    return {str(i) for g in groups for i in g.inputs.get("subnetIds") or []}
+
+
+def any_public(ctx: Context, subnet_ids: set[str]) -> bool:
+    """Whether any of the subnets gives the instances it starts a public IPv4 address."""
     return any(
         r.inputs.get("mapPublicIpOnLaunch") is True
         for r in ctx.plan.resources
-        if r.type == "aws:ec2/subnet:Subnet" and r.id in ids
+        if r.type == SUBNET_TYPE and r.id in subnet_ids
     )
 
 
@@ -71,7 +78,7 @@ def price_node_group(ctx: Context, resource: Resource) -> list[Item]:
             per_node(ebs_month(ctx, resource, volume_type, gib)),
         ),
     ]
-    if _public_subnets(ctx, resource):
+    if any_public(ctx, node_group_subnets(ctx, resource)):
         ipv4 = ctx.prices_for(resource).public_ipv4_hourly * ctx.hours
         items.append(Item("public IPv4 address per node", per_node(ipv4)))
     return items

@@ -37,3 +37,10 @@ def price_load_balancer(ctx: Context, resource: Resource) -> list[Item]:
     return [
         Item("load balancer hours (capacity units not included)", Cost.flat(hourly * ctx.hours))
     ]
+
+
+def price_service(ctx: Context, resource: Resource) -> list[Item]:
+    spec = resource.inputs.get("spec")
+    if not isinstance(spec, dict) or spec.get("type") != "LoadBalancer":
+        return []  # ClusterIP and NodePort services cost nothing beyond their nodes
+    return price_load_balancer(ctx, resource)

@@ -42,3 +42,16 @@ def price_log_group(ctx: Context, resource: Resource) -> list[Item]:
 
 def price_secret(ctx: Context, resource: Resource) -> list[Item]:
     return [Item("Secrets Manager secret", Cost.flat(ctx.prices_for(resource).secret_month))]
+
+
+def price_queue(ctx: Context, resource: Resource) -> list[Item]:
+    # SQS bills requests past the account's first million a month; Karpenter's interruption queue
+    # sees a long poll every 20 s (about 130,000 a month) and a few interruption events.
+    return [
+        Item(
+            "SQS requests, assumed within the free first 1M a month (Karpenter's long polls, "
+            "about 130k, and a few interruption events)",
+            Cost(),
+            usage_based=True,
+        )
+    ]

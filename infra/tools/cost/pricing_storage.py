@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from infra.settings import decode_json_text
 from infra.tools.cost.context import Context, ebs_month
-from infra.tools.cost.errors import CostError
 from infra.tools.cost.money import Cost, Item
 from infra.tools.cost.plan_input import Resource
-
-QUANTITY = re.compile(r"^([0-9.]+)\s*(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$")
-GIB_PER_UNIT = {
-    None: 1 / 2**30,
-    "Ki": 1 / 2**20,
-    "Mi": 1 / 2**10,
-    "Gi": 1.0,
-    "Ti": 2**10,
-    "Pi": 2**20,
-    "K": 1e3 / 2**30,
-    "M": 1e6 / 2**30,
-    "G": 1e9 / 2**30,
-    "T": 1e12 / 2**30,
-    "P": 1e15 / 2**30,
-}
-
-
-def gib(quantity: Any) -> float:
-    """GiB in a Kubernetes quantity (`50Gi`, `100G`) or a plain number of GiB."""
-    if isinstance(quantity, int | float):
-        return float(quantity)
-    match = QUANTITY.match(str(quantity).strip())
-    if match is None:
-        raise CostError(f"cannot read the storage size {quantity!r}")
-    return float(match.group(1)) * GIB_PER_UNIT[match.group(2)]
+from infra.tools.cost.quantity import gib
 
 
 def price_volume(ctx: Context, resource: Resource) -> list[Item]:
@@ -77,11 +51,6 @@ def _claims(value: Any) -> Iterator[dict[str, Any]]:
             yield from _claims(child)
 
 
-def _aws_region_for_cluster(ctx: Context) -> str | None:
-    regions = {str(p.inputs["region"]) for p in ctx.providers.values() if p.inputs.get("region")}
-    return regions.pop() if len(regions) == 1 else ctx.default_region
-
-
 def price_volume_claims(ctx: Context, resource: Resource) -> list[Item]:
     """EBS volumes a Kubernetes object asks for (a chart's PVC templates, a PVC)."""
     source = (
@@ -92,10 +61,7 @@ def price_volume_claims(ctx: Context, resource: Resource) -> list[Item]:
     claims = list(_claims(source))
     if not claims:
         return []
-    region = _aws_region_for_cluster(ctx)
-    if region is None:
-        raise CostError(f"{resource.urn}: cannot tell the region of its volumes; pass --region")
-    prices = ctx.prices.region(region).ebs_gb_month
+    prices = ctx.prices_for(resource).ebs_gb_month
     items = []
     for claim in claims:
         size = gib(((claim.get("resources") or {}).get("requests") or {}).get("storage", 0))

@@ -20,7 +20,7 @@ def render_text(report: dict[str, Any]) -> str:
         f"({report['hours_per_month']:g} h, prices as of {report['prices_as_of']})",
         f"  idle    {_money(report['idle_monthly_usd']):>12}   every node pool at its minimum",
         f"  typical {_money(report['typical_monthly_usd']):>12}   desired sizes",
-        f"  max     {_money(report['max_monthly_usd']):>12}   GPU pools at their maximum",
+        f"  max     {_money(report['max_monthly_usd']):>12}   GPU pools at their maximum (limits)",
         "",
         f"{'idle':>10} {'typical':>10} {'max':>10}  resource",
     ]
@@ -33,6 +33,8 @@ def render_text(report: dict[str, Any]) -> str:
         for item in resource["items"]:
             mark = " (usage assumed)" if item["usage_based"] else ""
             lines.append(f"{'':>33}    {item['description']}{mark}")
+    if report.get("not_modelled"):
+        lines += ["", f"Not modelled, counted as $0: {', '.join(report['not_modelled'])}"]
     lines += ["", "By cost tag (typical):"]
     for key, values in report["by_tag"].items():
         shares = ", ".join(f"{value} {_money(cost['typical'])}" for value, cost in values.items())
@@ -77,9 +79,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         *rows,
         "",
         f"Idle: every node pool at its minimum; typical: desired sizes; max: GPU pools at their "
-        f"maximum. {report['hours_per_month']:g} h/month, list prices as of "
-        f"{report['prices_as_of']}; usage-priced items use the price table's assumptions.",
+        f"maximum (NodePools: their limits). {report['hours_per_month']:g} h/month, list prices "
+        f"as of {report['prices_as_of']}; usage-priced items use the price table's assumptions.",
     ]
+    if report.get("not_modelled"):
+        types = ", ".join(f"`{t}`" for t in report["not_modelled"])
+        lines += ["", f"Not modelled, counted as $0: {types}."]
     if report.get("changes"):
         lines += ["", "| resource | change | idle | typical | max |", "|---|---|---:|---:|---:|"]
         lines += [

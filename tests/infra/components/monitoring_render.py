@@ -10,7 +10,7 @@ import yaml
 
 from infra.components.monitoring.args import AlertSink, MonitoringArgs
 from infra.components.monitoring.component import Monitoring
-from infra.helpers.charts import CLUSTER_AUTOSCALER_CHARTS
+from infra.helpers.charts import KUBERNETES_VERSIONS
 from infra.helpers.iam import Irsa
 from infra.settings import MonitoringSettings, Naming
 from tests.support.paths import TEST_DATA
@@ -20,7 +20,7 @@ from tests.support.rendering import ACCOUNT_ID, Declared, by_type, render
 CRDS = TEST_DATA / "crds"
 
 # Every Kubernetes minor the cluster settings accept.
-K8S_VERSIONS = sorted(CLUSTER_AUTOSCALER_CHARTS)
+K8S_VERSIONS = sorted(KUBERNETES_VERSIONS)
 
 MODEL = "breast-cancer-classifier"
 

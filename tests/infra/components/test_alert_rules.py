@@ -341,3 +341,14 @@ def test_dashboard_panels_are_complete() -> None:
             refs = [t["refId"] for t in panel["targets"]]
             assert refs and len(refs) == len(set(refs)), panel["title"]
             assert all(t["expr"].strip() for t in panel["targets"]), panel["title"]
+
+
+def test_gpu_capacity_is_spoken_of_as_karpenter_nodepools() -> None:
+    """GPU nodes come from Karpenter NodePools: no rule, panel or runbook sends anyone to the
+    cluster autoscaler or to a managed node group."""
+    files = [*RULES_DIR.glob("*.yaml"), *DASHBOARDS_DIR.glob("*.json"), RUNBOOKS]
+    stale = re.compile(r"cluster[ -]autoscaler|node[ -]?groups?\b", re.IGNORECASE)
+    assert {path.name: stale.findall(path.read_text()) for path in files} == {
+        path.name: [] for path in files
+    }
+    assert "NodePool" in RUNBOOKS.read_text()

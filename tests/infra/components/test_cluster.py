@@ -1,4 +1,4 @@
-"""The EKS cluster: control plane, node pools, IRSA, autoscaler, GPU device plugin, volumes."""
+"""The EKS cluster: control plane, the system pool, IRSA, the GPU device plugin, volumes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ import json
 
 import pytest
 
-from infra.components.cluster import AUTOSCALER_TEMPLATE, EBS_CSI_ADDON, GP3_STORAGE_CLASS
-from infra.helpers.charts import (
-    AUTOSCALER_CHART_REPO,
-    CLUSTER_AUTOSCALER_CHARTS,
-    NVIDIA_DEVICE_PLUGIN,
-)
+from infra.components.cluster import EBS_CSI_ADDON, GP3_STORAGE_CLASS
+from infra.helpers.charts import NVIDIA_DEVICE_PLUGIN
 from infra.helpers.labels import (
     ACCELERATOR_LABEL,
     DEVICE_PLUGIN_LABEL,
@@ -19,7 +15,7 @@ from infra.helpers.labels import (
     WORKLOAD_LABEL,
 )
 from infra.helpers.tags import cost_labels, cost_tags
-from infra.settings import GpuPool, StackSettings
+from infra.settings import StackSettings
 from infra.tools.mocks import ACCOUNT_ID
 from tests.support.pulumi_unit import KEY, Declared, declare, policy, stack_cluster, stack_settings
 
@@ -33,7 +29,12 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 def build(settings: StackSettings) -> Declared:
     def program(provider, account):
         cluster = stack_cluster(settings, provider, account)
-        return {"kubeconfig": cluster.kubeconfig, "issuer": cluster.oidc_issuer_url}
+        return {
+            "kubeconfig": cluster.kubeconfig,
+            "issuer": cluster.oidc_issuer_url,
+            "endpoint": cluster.endpoint,
+            "securityGroup": cluster.security_group_id,
+        }
 
     return declare(program, settings)
 
@@ -45,12 +46,12 @@ def prod() -> Declared:
 
 @pytest.fixture(scope="module")
 def bottlerocket() -> Declared:
-    """dev with its GPU pool on Bottlerocket (device plugin built in) and an extra admin."""
+    """dev with its GPU pools on Bottlerocket (device plugin built in) and an extra admin."""
     settings = stack_settings("dev")
-    gpu = settings.cluster.gpu_pools[0].model_copy(
-        update={"ami_type": "BOTTLEROCKET_x86_64_NVIDIA"}
-    )
-    cluster = settings.cluster.model_copy(update={"gpu_pools": [gpu], "admin_role_arns": [ADMIN]})
+    pools = [
+        p.model_copy(update={"ami_family": "Bottlerocket"}) for p in settings.cluster.node_pools
+    ]
+    cluster = settings.cluster.model_copy(update={"node_pools": pools, "admin_role_arns": [ADMIN]})
     return build(settings.model_copy(update={"cluster": cluster}))
 
 
@@ -125,28 +126,32 @@ def test_irsa_provider_trusts_the_cluster_issuer(prod: Declared) -> None:
     assert provider["clientIdLists"] == ["sts.amazonaws.com"]
 
 
-def test_gpu_pools_scale_from_zero_behind_a_taint(prod: Declared) -> None:
-    settings = stack_settings("prod").cluster
-    groups = {r.name: r.inputs for r in prod.of_type(NODE_GROUP)}
-    assert set(groups) == {"system", *(p.name for p in settings.gpu_pools)}
-    for pool in settings.gpu_pools:
-        group = groups[pool.name]
-        assert group["scalingConfig"]["minSize"] == 0
-        assert group["taints"] == [
-            {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
-        ]
-        assert group["amiType"] == pool.ami_type
-        assert group["capacityType"] == pool.capacity_type
-        assert group["instanceTypes"] == pool.instance_types
-        labels = group["labels"]
-        assert labels[ACCELERATOR_LABEL] == "nvidia"
-        assert labels[NODE_POOL_LABEL] == pool.name
-        assert labels[WORKLOAD_LABEL] == pool.workload_type
-        assert labels[DEVICE_PLUGIN_LABEL] == "daemonset"
-        assert cost_labels(stack_settings("prod")).items() <= labels.items()
-    system = groups["system"]
-    assert system["taints"] == [] and system["capacityType"] == "ON_DEMAND"
-    assert system["scalingConfig"]["minSize"] == settings.system_pool.min_size
+def test_the_system_pool_is_the_only_managed_node_group(prod: Declared) -> None:
+    """GPU nodes come from Karpenter's NodePools; the system pool stays a managed node group,
+    sized by the stack alone (no autoscaler resizes it any more)."""
+    settings = stack_settings("prod")
+    (group,) = prod.of_type(NODE_GROUP)
+    pool = settings.cluster.system_pool
+    assert group.name == pool.name
+    assert group.inputs["taints"] == [] and group.inputs["capacityType"] == "ON_DEMAND"
+    assert group.inputs["scalingConfig"] == {
+        "minSize": pool.min_size,
+        "maxSize": pool.max_size,
+        "desiredSize": pool.desired_size,
+    }
+    assert group.inputs["labels"] == {
+        **cost_labels(settings),
+        NODE_POOL_LABEL: pool.name,
+        WORKLOAD_LABEL: "system",
+    }
+
+
+def test_cluster_exposes_what_karpenter_needs(prod: Declared) -> None:
+    cluster = prod.one("aws:eks/cluster:Cluster")
+    assert prod.values["endpoint"].startswith("https://")
+    assert prod.values["endpoint"].endswith(".eks.amazonaws.com")
+    assert prod.values["securityGroup"].startswith("sg-")
+    assert cluster.id == stack_settings("prod").naming.cluster
 
 
 def test_launch_templates_encrypt_require_imdsv2_and_tag_instances(prod: Declared) -> None:
@@ -162,7 +167,7 @@ def test_launch_templates_encrypt_require_imdsv2_and_tag_instances(prod: Declare
         assert {"instance", "volume"} <= set(kinds)
         for spec_tags in kinds.values():
             assert tags.items() <= spec_tags.items()
-    group = next(r for r in prod.of_type(NODE_GROUP) if r.name == "gpu-spot").inputs
+    group = prod.one(NODE_GROUP, "system").inputs
     assert group["launchTemplate"]["id"].startswith("lt-")
     assert "diskSize" not in group  # the launch template sizes the disk
 
@@ -177,50 +182,12 @@ def asg_tags(declared: Declared, pool: str) -> dict[str, dict]:
     }
 
 
-def test_asg_tags_let_the_autoscaler_build_gpu_nodes_from_zero(prod: Declared) -> None:
-    settings = stack_settings("prod")
-    pool = next(p for p in settings.cluster.gpu_pools if p.name == "gpu-spot")
-    tags = asg_tags(prod, pool.name)
-    expected = {
-        f"{AUTOSCALER_TEMPLATE}/taint/nvidia.com/gpu": "true:NoSchedule",
-        f"{AUTOSCALER_TEMPLATE}/resources/nvidia.com/gpu": str(pool.gpus_per_node),
-        f"{AUTOSCALER_TEMPLATE}/label/{ACCELERATOR_LABEL}": "nvidia",
-        f"{AUTOSCALER_TEMPLATE}/label/{NODE_POOL_LABEL}": pool.name,
-        f"{AUTOSCALER_TEMPLATE}/label/eks.amazonaws.com/capacityType": "SPOT",
-        **cost_tags(settings),
-    }
-    assert {k: v["tag"]["value"] for k, v in tags.items() if k in expected} == expected
+def test_the_system_pools_auto_scaling_group_carries_the_cost_tags_only(prod: Declared) -> None:
+    tags = asg_tags(prod, "system")
+    assert {k: v["tag"]["value"] for k, v in tags.items()} == cost_tags(stack_settings("prod"))
     for tag in tags.values():
         assert tag["tag"]["propagateAtLaunch"] is False
         assert tag["autoscalingGroupName"].startswith("eks-")
-
-
-def test_autoscaler_release_is_pinned_and_its_role_scoped(prod: Declared) -> None:
-    settings = stack_settings("prod")
-    release = releases(prod)["cluster-autoscaler"]
-    assert release["version"] == CLUSTER_AUTOSCALER_CHARTS[settings.cluster.version]
-    assert release["repositoryOpts"] == {"repo": AUTOSCALER_CHART_REPO}
-    assert release["namespace"] == "kube-system"
-    values = release["values"]
-    assert values["autoDiscovery"] == {"clusterName": settings.naming.cluster}
-    assert values["nodeSelector"] == {NODE_POOL_LABEL: "system"}
-    role_arn = values["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
-    logical = settings.naming.role("cluster-autoscaler")
-    assert f":role/{logical}-" in role_arn
-    role = prod.one("aws:iam/role:Role", logical)
-    (trust,) = policy(role.inputs["assumeRolePolicy"])["Statement"]
-    host = prod.values["issuer"].removeprefix("https://")
-    assert trust["Condition"]["StringEquals"] == {
-        f"{host}:aud": "sts.amazonaws.com",
-        f"{host}:sub": ["system:serviceaccount:kube-system:cluster-autoscaler"],
-    }
-    inline = prod.one("aws:iam/rolePolicy:RolePolicy", "cluster-autoscaler").inputs
-    resize = next(
-        s for s in policy(inline["policy"])["Statement"] if s["Sid"] == "ResizeOwnNodeGroups"
-    )
-    owner = f"autoscaling:ResourceTag/k8s.io/cluster-autoscaler/{settings.naming.cluster}"
-    assert resize["Condition"]["StringEquals"][owner] == "owned"
-    assert resize["Resource"] != "*"
 
 
 def test_device_plugin_runs_only_on_gpu_nodes(prod: Declared) -> None:
@@ -257,14 +224,19 @@ def test_helm_releases_go_through_the_cluster_kubeconfig(prod: Declared) -> None
     assert "token" not in json.dumps(config["users"][0]["user"]).replace("get-token", "")
 
 
-def test_bottlerocket_gpu_pool_uses_its_data_volume_and_builtin_plugin(
-    bottlerocket: Declared,
-) -> None:
-    template = bottlerocket.one(LAUNCH_TEMPLATE, "gpu-spot").inputs
-    assert template["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
-    group = bottlerocket.one(NODE_GROUP, "gpu-spot").inputs
-    assert group["labels"][DEVICE_PLUGIN_LABEL] == "builtin"
+def test_without_al2023_gpu_pools_no_device_plugin_is_installed(bottlerocket: Declared) -> None:
+    """Bottlerocket's NVIDIA AMIs ship the plugin; the DaemonSet only serves AL2023 nodes."""
     assert "nvidia-device-plugin" not in releases(bottlerocket)
+    assert not bottlerocket.of_type("mlops:cluster:NvidiaDevicePlugin")
+
+
+def test_a_bottlerocket_system_pool_boots_from_its_data_volume() -> None:
+    settings = stack_settings("dev")
+    pool = settings.cluster.system_pool.model_copy(update={"ami_type": "BOTTLEROCKET_x86_64"})
+    cluster = settings.cluster.model_copy(update={"system_pool": pool})
+    declared = build(settings.model_copy(update={"cluster": cluster}))
+    template = declared.one(LAUNCH_TEMPLATE, "system").inputs
+    assert template["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
 
 
 def test_admin_roles_get_cluster_admin_access(bottlerocket: Declared) -> None:
@@ -275,11 +247,6 @@ def test_admin_roles_get_cluster_admin_access(bottlerocket: Declared) -> None:
     ).inputs
     assert association["policyArn"].endswith("cluster-access-policy/AmazonEKSClusterAdminPolicy")
     assert association["accessScope"] == {"type": "cluster"}
-
-
-def test_gpu_pool_model_knows_its_gpu_count() -> None:
-    pool = stack_settings("prod").cluster.gpu_pools[0]
-    assert isinstance(pool, GpuPool) and pool.gpus_per_node == 1
 
 
 def test_volumes_come_from_the_ebs_csi_driver_encrypted_and_cost_tagged(prod: Declared) -> None:
@@ -312,7 +279,7 @@ def test_stacks_find_the_cluster_under_its_former_type_tokens(prod: Declared) ->
     as an alias, so `pulumi up` on an existing stack updates instead of replacing."""
     renamed = {
         f"mlops:cluster:{name}": f"mlops:infra:{name}"
-        for name in ("Cluster", "NodePool", "ClusterAutoscaler", "NvidiaDevicePlugin")
+        for name in ("Cluster", "NodePool", "NvidiaDevicePlugin")
     }
     moved = [r for r in prod.registrations if "mlops:cluster:" in r.urn]
     assert {r.type for r in moved if r.type.startswith("mlops:")} == set(renamed)

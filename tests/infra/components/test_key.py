@@ -22,6 +22,7 @@ def test_stack_key_rotates_and_serves_only_stack_log_groups() -> None:
     assert set(statements) == {
         "AccountIamPoliciesGovernKey",
         "CloudWatchLogsEncryptsStackLogGroups",
+        "EventBridgeEncryptsForStackQueues",
     }
     root = statements["AccountIamPoliciesGovernKey"]
     assert root["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
@@ -34,3 +35,13 @@ def test_stack_key_rotates_and_serves_only_stack_log_groups() -> None:
         f"{prefix}{naming.cluster_log_group}",
         f"{prefix}{naming.log_group_prefix}*",
     ]
+    # EventBridge may encrypt only for the stack's queues (Karpenter's interruption queue).
+    events = statements["EventBridgeEncryptsForStackQueues"]
+    assert events["Principal"] == {"Service": "events.amazonaws.com"}
+    assert events["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"]
+    assert events["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:sqs:arn": f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:"
+            f"{naming.prefix}-*"
+        }
+    }

@@ -11,6 +11,7 @@ from infra.components.key import StackKey, StackKeyArgs
 from infra.components.network import (
     ELB_ROLE_TAG,
     INTERNAL_ELB_ROLE_TAG,
+    KARPENTER_DISCOVERY_TAG,
     Network,
     NetworkArgs,
     cluster_tag,
@@ -96,6 +97,23 @@ def test_one_public_and_one_private_subnet_per_zone(
     for subnet in private:
         assert subnet.inputs["tags"][INTERNAL_ELB_ROLE_TAG] == "1"
         assert subnet.inputs["tags"][cluster] == "shared"
+
+
+@pytest.mark.parametrize(
+    ("stack", "nat_mode", "node_kind"),
+    [("dev", None, "public"), ("dev", "single", "private"), ("prod", None, "private")],
+)
+def test_karpenter_finds_exactly_the_subnets_nodes_run_in(
+    stack: str, nat_mode: str | None, node_kind: str
+) -> None:
+    declared = build(stack, nat_mode=nat_mode)
+    cluster = stack_settings(stack).naming.cluster
+    nodes = subnets(declared, node_kind)
+    assert sorted(s.id for s in nodes) == sorted(declared.values["nodes"])
+    for subnet in nodes:
+        assert subnet.inputs["tags"][KARPENTER_DISCOVERY_TAG] == cluster
+    other = "private" if node_kind == "public" else "public"
+    assert all(KARPENTER_DISCOVERY_TAG not in s.inputs["tags"] for s in subnets(declared, other))
 
 
 def private_default_routes(declared: Declared) -> list[str]:

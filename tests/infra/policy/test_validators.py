@@ -7,16 +7,13 @@ The last tests run every policy over the real dev and prod plans: our stacks pas
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pulumi_policy import (
     EnforcementLevel,
-    PolicyCustomTimeouts,
     PolicyProviderResource,
     PolicyResource,
-    PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -27,19 +24,9 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from infra.policy import validators
 from infra.policy.pack import policies
 from ml.core.identity import COST_TAG_KEYS, load_identity
-from tests.support.pulumi_unit import PROJECT
+from tests.infra.policy.crossguard import OPTIONS, URN_PREFIX, resource_args, violations
 from tests.support.rendering import stack_plan
 
-OPTIONS = PolicyResourceOptions(
-    protect=False,
-    ignore_changes=[],
-    delete_before_replace=None,
-    aliases=[],
-    custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-    additional_secret_outputs=[],
-)
-# Resource URNs of the dev stack: urn:pulumi:<stack>::<project>::<type>::<name>.
-URN_PREFIX = f"urn:pulumi:dev::{PROJECT}::"
 PROVIDER_URN = f"{URN_PREFIX}pulumi:providers:aws::aws"
 TAGS = load_identity().cost_tags("dev")
 BUCKET = "aws:s3/bucket:Bucket"
@@ -55,29 +42,6 @@ def provider(tags: dict[str, str] | None = TAGS) -> PolicyProviderResource:
     return PolicyProviderResource(
         "pulumi:providers:aws", unknown_checking_proxy(props), PROVIDER_URN, "aws"
     )
-
-
-def resource_args(
-    resource_type: str, props: dict[str, Any], aws: PolicyProviderResource | None = None
-) -> ResourceValidationArgs:
-    name = "r"
-    return ResourceValidationArgs(
-        resource_type,
-        unknown_checking_proxy(props),
-        f"{URN_PREFIX}{resource_type}::{name}",
-        name,
-        OPTIONS,
-        aws,
-    )
-
-
-Validator = Callable[[Any, Callable[[str, str | None], None]], None]
-
-
-def violations(validator: Validator, args: Any) -> list[tuple[str, str | None]]:
-    found: list[tuple[str, str | None]] = []
-    validator(args, lambda message, urn=None: found.append((message, urn)))
-    return found
 
 
 # --- Cost tags --------------------------------------------------------------------------------
@@ -331,6 +295,33 @@ def test_cpu_pools_may_keep_nodes() -> None:
     assert violations(validators.gpu_pools_scale_to_zero, args) == []
 
 
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+
+
+@pytest.mark.parametrize(
+    "gpu",
+    [{"instanceTypes": ["g5.xlarge"]}, {"amiType": "AL2023_x86_64_NVIDIA", "instanceTypes": []}],
+)
+def test_gpu_node_group_without_the_gpu_taint_is_refused(gpu: dict[str, Any]) -> None:
+    for taints in (
+        [],
+        [{**GPU_TAINT, "effect": "PREFER_NO_SCHEDULE"}],
+        [{**GPU_TAINT, "key": "gpu"}],
+    ):
+        ((message, _),) = violations(
+            validators.gpu_nodes_tainted, node_group(0, taints=taints, **gpu)
+        )
+        assert "GPU node group is not tainted" in message
+        assert "nvidia.com/gpu=true:NoSchedule" in message
+    tainted = node_group(0, taints=[GPU_TAINT], **gpu)
+    assert violations(validators.gpu_nodes_tainted, tainted) == []
+
+
+def test_cpu_node_group_needs_no_gpu_taint() -> None:
+    args = node_group(2, instanceTypes=["m6i.large"], amiType="AL2023_x86_64_STANDARD")
+    assert violations(validators.gpu_nodes_tainted, args) == []
+
+
 # --- EKS API endpoint ---------------------------------------------------------------------------
 
 
@@ -375,6 +366,8 @@ def test_pack_enforces_all_but_the_gpu_advice() -> None:
         "encrypted-private-buckets": EnforcementLevel.MANDATORY,
         "ecr-scan-and-immutable-tags": EnforcementLevel.MANDATORY,
         "no-iam-wildcard-admin": EnforcementLevel.MANDATORY,
+        "gpu-nodes-tainted": EnforcementLevel.MANDATORY,
+        "node-pools-limited": EnforcementLevel.MANDATORY,
         "gpu-pools-scale-to-zero": EnforcementLevel.ADVISORY,
         "eks-public-endpoint-not-open": EnforcementLevel.ADVISORY,
     }

@@ -24,7 +24,7 @@ def identity() -> dict[str, Any]:
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    """A mutation of the config: `cluster.gpuPools.0.minSize` = value (None deletes)."""
+    """A mutation of the config: `cluster.nodePools.0.limits.gpus` = value (None deletes)."""
 
     def mutate(config: dict[str, Any]) -> None:
         section, *rest = path.split(".")

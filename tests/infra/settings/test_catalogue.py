@@ -23,3 +23,13 @@ def test_gpu_table() -> None:
 def test_init_and_the_settings_check_one_region_list() -> None:
     # `make init` offers exactly the regions a stack file may name: the same tuple, not a copy.
     assert catalogue.AWS_REGIONS is forking_values.AWS_REGIONS is aws_regions.AWS_REGIONS
+
+
+def test_gpu_shapes_agree_with_the_gpu_counts() -> None:
+    for family, sizes in catalogue.GPU_INSTANCE_SHAPES.items():
+        for size, shape in sizes.items():
+            assert gpu_count(f"{family}.{size}") == shape.gpus
+            # Every NVIDIA instance here has at least 4 vCPUs and 3.5 GiB or more per vCPU.
+            assert shape.vcpus >= 4 and shape.memory_gib >= 7 * shape.vcpus // 2
+    assert catalogue.gpu_shape("g6e.xlarge") == catalogue.GpuShape(1, 4, 32)
+    assert catalogue.gpu_shape("m5.large") is None

@@ -14,24 +14,90 @@ from tests.support.pulumi_unit import PROJECT
 
 INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     (
-        "gpu pool with a CPU type",
-        _set("cluster.gpuPools.0.instanceTypes", ["m5.large"]),
-        f"{NS}cluster.gpuPools[0].instanceTypes: m5.large not NVIDIA GPU instance types",
+        "node pool with a CPU family",
+        _set("cluster.nodePools.0.instanceFamilies", ["m5"]),
+        f"{NS}cluster.nodePools[0].instanceFamilies: m5: not NVIDIA GPU instance families",
     ),
     (
-        "gpu pool with an AMD GPU type",
-        _set("cluster.gpuPools.0.instanceTypes", ["g4ad.xlarge"]),
-        f"{NS}cluster.gpuPools[0].instanceTypes",
+        "node pool with an AMD GPU family",
+        _set("cluster.nodePools.0.instanceFamilies", ["g4ad"]),
+        f"{NS}cluster.nodePools[0].instanceFamilies: g4ad: not NVIDIA",
     ),
     (
-        "gpu pool mixing GPU counts",
-        _set("cluster.gpuPools.0.instanceTypes", ["g5.xlarge", "g5.12xlarge"]),
-        f"{NS}cluster.gpuPools[0].instanceTypes: all instance types of a pool need the same",
+        "node pool with a size its families lack",
+        _set("cluster.nodePools.0.instanceSizes", ["xlarge", "96xlarge"]),
+        f"{NS}cluster.nodePools[0].instanceSizes: 96xlarge: no size of g6, g5, g4dn",
     ),
     (
-        "gpu pool not scaling from zero",
-        _set("cluster.gpuPools.0.minSize", 1),
-        f"{NS}cluster.gpuPools[0].minSize: GPU pools scale from zero",
+        "node pool limited to 0 GPUs",
+        _set("cluster.nodePools.0.limits.gpus", 0),
+        f"{NS}cluster.nodePools[0].limits.gpus: Input should be greater than or equal to 1",
+    ),
+    (
+        "node pool limits below one node",
+        _set("cluster.nodePools.0.limits.cpu", 2),
+        f"{NS}cluster.nodePools[0]: limits allow not even one node of the smallest type "
+        "(cpu 2 < 4)",
+    ),
+    (
+        "node pool without the GPU taint",
+        _set("cluster.nodePools.0.taints", []),
+        f"{NS}cluster.nodePools[0].taints: a GPU pool must carry the taint "
+        "nvidia.com/gpu=true:NoSchedule",
+    ),
+    (
+        "node pool with the taint's effect softened",
+        _set(
+            "cluster.nodePools.0.taints",
+            [{"key": "nvidia.com/gpu", "value": "true", "effect": "PreferNoSchedule"}],
+        ),
+        f"{NS}cluster.nodePools[0].taints: a GPU pool must carry the taint",
+    ),
+    (
+        "unknown capacity type on a node pool",
+        _set("cluster.nodePools.0.capacityTypes", ["spot", "reserved"]),
+        f"{NS}cluster.nodePools[0].capacityTypes[1]",
+    ),
+    (
+        "runners on an inference pool",
+        _set("cluster.nodePools.0.maxRunners", 2),
+        f"{NS}cluster.nodePools[0]: maxRunners is set for training pools, and only for them",
+    ),
+    (
+        "training pool without runners",
+        _set("cluster.nodePools.1.maxRunners", None),
+        f"{NS}cluster.nodePools[1].maxRunners: Field required",
+    ),
+    (
+        "an unknown disruption policy",
+        _set("cluster.nodePools.0.disruption.consolidationPolicy", "Always"),
+        f"{NS}cluster.nodePools[0].disruption.consolidationPolicy",
+    ),
+    (
+        "a duration Karpenter can't read",
+        _set("cluster.nodePools.0.disruption.consolidateAfter", "5 minutes"),
+        f"{NS}cluster.nodePools[0].disruption.consolidateAfter: '5 minutes' is not a duration",
+    ),
+    (
+        "an unpinned AMI",
+        _set("cluster.karpenter.nodeClasses.AL2023.amiAlias", "al2023@latest"),
+        f"{NS}cluster.karpenter.nodeClasses: AL2023.amiAlias: 'al2023@latest' is not "
+        "al2023@v<YYYYMMDD>",
+    ),
+    (
+        "a pool whose AMI family has no node class",
+        _set("cluster.karpenter.nodeClasses.AL2023", None),
+        f"{NS}cluster.nodePools: no cluster.karpenter.nodeClasses entry for AL2023",
+    ),
+    (
+        "a runner bigger than the training nodes",
+        _set("training.runnerMemoryMib", 65536),
+        f"{NS}training: a runner (3000m, 65536Mi) does not fit pool gpu-training's smallest",
+    ),
+    (
+        "half a GitHub App",
+        _set("training.githubAppId", 123),
+        f"{NS}training: githubAppId and githubAppInstallationId are set together",
     ),
     (
         "min above max",
@@ -54,9 +120,9 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         f"{NS}cluster.systemPool.amiType",
     ),
     (
-        "retired AMI type on a GPU pool",
-        _set("cluster.gpuPools.0.amiType", "AL2_x86_64_GPU"),
-        f"{NS}cluster.gpuPools[0].amiType",
+        "an AMI family Karpenter has no NVIDIA variant of here",
+        _set("cluster.nodePools.0.amiFamily", "Windows2022"),
+        f"{NS}cluster.nodePools[0].amiFamily",
     ),
     (
         "Arm AMI with x86 instances",
@@ -65,8 +131,13 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ),
     (
         "duplicate pool names",
-        _set("cluster.gpuPools.0.name", "system"),
-        f"{NS}cluster.gpuPools: duplicate entries: system",
+        _set("cluster.nodePools.1.name", "gpu-inference"),
+        f"{NS}cluster.nodePools: duplicate entries: gpu-inference",
+    ),
+    (
+        "a node pool named like the system pool",
+        _set("cluster.nodePools.0.name", "system"),
+        f"{NS}cluster.nodePools: 'system' is the system pool's name",
     ),
     (
         "unsupported Kubernetes version",
@@ -227,14 +298,14 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         "GPU pods without an inference pool",
         lambda c: (
             c[NS + "serving"].update(gpus=1),
-            c[NS + "cluster"]["gpuPools"][0].update(workloadType="training"),
+            c[NS + "cluster"]["nodePools"].pop(0),
         ),
-        f"{NS}serving: gpus is 1 but no cluster.gpuPools entry has workloadType inference",
+        f"{NS}serving: gpus is 1 but no cluster.nodePools entry has workloadType inference",
     ),
     (
         "more GPUs per pod than a node has",
         _set("serving.gpus", 4),
-        f"{NS}serving: gpus is 4 but no cluster.gpuPools entry",
+        f"{NS}serving: gpus is 4 but no cluster.nodePools entry",
     ),
     (
         "half a shipped model",

@@ -17,7 +17,9 @@ def test_every_stack_file_key_has_a_row_with_a_description() -> None:
     keys = {row.split("`")[1] for row in rows}
     for section in ("network", "cluster", "storage", "registry", "monitoring", "budget", "ci"):
         assert StackSettings.model_fields[section].alias in {k.split(".")[0] for k in keys}
-    assert "cluster.gpuPools[].minSize" in keys
+    assert "cluster.nodePools[].limits.gpus" in keys
+    # Maps of sections get a row per field, under a `<key>` placeholder.
+    assert "cluster.karpenter.nodeClasses.<key>.amiAlias" in keys
     assert all(row.split(" | ")[2].strip() for row in rows), "a setting without a description"
 
 

@@ -98,6 +98,7 @@ def test_free_types_are_listed_as_not_priced(result: dict[str, Any]) -> None:
     assert "aws:iam/role:Role" in result["not_priced"]
     assert "aws:ec2/launchTemplate:LaunchTemplate" in result["not_priced"]
     assert not any(t.startswith("pulumi:providers:") for t in result["not_priced"])
+    assert result["not_modelled"] == []  # both are declared free
 
 
 def test_difference_against_a_base_plan() -> None:

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from infra.settings.catalogue import gpu_shape
 from infra.tools import cost
 from infra.tools.cost import (
     CostError,
     Plan,
     estimate,
+    fetch,
     load_prices,
     report,
 )
@@ -76,3 +78,13 @@ def test_the_repository_price_table_is_complete() -> None:
             assert 0 < hourly < region.ec2_on_demand_hourly[name], name
     families = {t.split(".")[0] for t in next(iter(types))}
     assert {"t3", "m6i", "m7i", "g4dn", "g5", "g6"} <= families
+
+
+def test_the_repository_price_table_prices_every_type_the_stacks_may_start() -> None:
+    """A NodePool's max looks at every type it allows, not only those a pod would start."""
+    prices = load_prices(cost.PRICES_FILE)
+    wanted = set(fetch.stack_instance_types())
+    assert any(gpu_shape(t) for t in wanted)
+    for name, region in prices.regions.items():
+        assert wanted <= region.ec2_on_demand_hourly.keys(), name
+        assert wanted <= region.ec2_spot_hourly.keys(), name

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from infra.settings import is_gpu_pool
 from infra.tools import cost
 from infra.tools.cost import (
     load_prices,
@@ -21,23 +20,53 @@ from tests.support.pulumi_unit import stack_settings
 from tests.support.rendering import stack_plan
 
 EKS_FEE = 0.10 * HOURS
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+# The dearest type each NodePool's limits allow most of (hand-picked from the stack files and
+# the price table): both capacity types price on-demand, the worst case; prod's first is Spot.
+MAX_NODES = {
+    ("dev", "gpu-inference"): (2, "g5.2xlarge", "on-demand"),
+    ("dev", "gpu-training"): (1, "g5.2xlarge", "on-demand"),
+    ("prod", "gpu-inference"): (8, "g5.2xlarge", "spot"),
+    ("prod", "gpu-inference-od"): (4, "g5.xlarge", "on-demand"),
+    ("prod", "gpu-training"): (4, "g5.4xlarge", "on-demand"),
+}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_gpu_pools_cost_nothing_when_idle(stack: str) -> None:
+def test_gpu_node_pools_cost_nothing_until_used_and_their_limits_at_most(stack: str) -> None:
+    prices = load_prices(cost.PRICES_FILE)
+    region = prices.region("us-east-1")
+    settings = stack_settings(stack)
     plan = stack_plan(stack)
-    gpu_pools = {
-        r["urn"]
+    result = report(parse_plan(plan, stack), prices)
+    urns = {
+        r["inputs"]["metadata"]["name"]: r["urn"]
         for r in plan["resources"]
-        if r["type"] == "aws:eks/nodeGroup:NodeGroup" and is_gpu_pool(r["inputs"])
+        if r["type"] == NODE_POOL
     }
-    assert gpu_pools
-    result = report(parse_plan(plan, stack), load_prices(cost.PRICES_FILE))
-    priced = {r["urn"]: r for r in result["by_resource"]}
-    for urn in gpu_pools:
-        assert priced[urn]["idle"] == 0
-        assert priced[urn]["max"] > 0
+    assert set(urns) == {p.name for p in settings.cluster.node_pools}
+    priced_by_urn = {r["urn"]: r for r in result["by_resource"]}
+    public = stack == "dev"  # dev's nodes start in public subnets (no NAT)
+    for pool in settings.cluster.node_pools:
+        priced = priced_by_urn[urns[pool.name]]
+        nodes, instance_type, capacity = MAX_NODES[(stack, pool.name)]
+        disk = settings.cluster.karpenter.node_classes[pool.ami_family].disk_size_gib
+        hourly, _ = region.instance_hourly(instance_type, spot=capacity == "spot")
+        assert hourly is not None
+        per_node = hourly * HOURS + disk * region.ebs_gb_month["gp3"]
+        per_node += region.public_ipv4_hourly * HOURS if public else 0
+        assert (priced["idle"], priced["typical"]) == (0, 0), pool.name
+        assert priced["max"] == pytest.approx(nodes * per_node, abs=0.01), pool.name
+        line = priced["items"][0]["description"]
+        assert line.startswith(f"max: {nodes} x {instance_type} {capacity} (limits gpus "), line
     assert result["idle_monthly_usd"] <= result["typical_monthly_usd"] <= result["max_monthly_usd"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_planned_type_is_priced_or_declared_free(stack: str) -> None:
+    """Each type has a pricing rule or is declared free (pricers.py): none is $0 by omission."""
+    result = report(parse_plan(stack_plan(stack), stack), load_prices(cost.PRICES_FILE))
+    assert result["not_modelled"] == []
 
 
 def test_dev_idles_under_its_target() -> None:

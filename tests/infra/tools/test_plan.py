@@ -28,7 +28,8 @@ def test_text_plan_counts_types_and_draws_the_tree() -> None:
     assert text.startswith(f"Offline plan of {PROJECT}/prod: pulumi up would declare")
     assert "     3  aws:ec2/natGateway:NatGateway" in text
     assert f"└─ pulumi:pulumi:Stack  {PROJECT}-prod" in text
-    assert "├─ mlops:cluster:NodePool  gpu-on-demand" in text
+    assert "├─ mlops:cluster:NodePool  system" in text
+    assert "kubernetes:karpenter.sh/v1:NodePool  gpu-inference-od" in text
     assert 'kubeconfig: "[secret]"' in text
 
 
@@ -50,7 +51,7 @@ def test_unknown_stack_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_invalid_settings_fail_the_program_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
     stack = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
-    stack["config"][f"{PROJECT}:cluster"]["gpuPools"][0]["instanceTypes"] = ["c5.large"]
+    stack["config"][f"{PROJECT}:cluster"]["nodePools"][0]["instanceFamilies"] = ["c5"]
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     code = (
         "import sys; from pathlib import Path; from infra.tools import plan\n"
@@ -66,7 +67,7 @@ def test_invalid_settings_fail_the_program_naming_the_key(tmp_path: Path) -> Non
         timeout=120,
     )
     assert result.returncode == 3, result.stderr
-    assert f"{PROJECT}:cluster.gpuPools[0].instanceTypes: c5.large not NVIDIA" in result.stdout
+    assert f"{PROJECT}:cluster.nodePools[0].instanceFamilies: c5: not NVIDIA" in result.stdout
 
 
 def test_a_stack_file_without_a_model_is_planned_with_the_packaged_bento(tmp_path: Path) -> None:

@@ -322,10 +322,14 @@ def test_an_unknown_region_is_refused(table: Path, capsys: pytest.CaptureFixture
 
 def test_the_stacks_instance_types_are_required() -> None:
     found = fetch.stack_instance_types()
+    assert len(found) == len(set(found))
     for stack in ("dev", "prod"):
         cluster = stack_settings(stack).cluster
-        for pool in (cluster.system_pool, *cluster.gpu_pools):
-            assert set(pool.instance_types) <= set(found), (stack, pool.name)
+        assert set(cluster.system_pool.instance_types) <= set(found), stack
+        assert cluster.node_pools, stack
+        for pool in cluster.node_pools:
+            # Every family x size the NodePool allows, not only those a pod would start.
+            assert set(pool.shapes) <= set(found), (stack, pool.name)
     wanted = fetch.wanted_for(load_prices(TABLE), ["m7i.large", "t3.medium"])
     assert wanted.instance_types == ("t3.medium", "g5.xlarge", "m7i.large")
     assert wanted.required == {"m7i.large", "t3.medium"}

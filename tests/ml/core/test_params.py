@@ -24,8 +24,8 @@ Mutation = Callable[[dict[str, Any]], object]
 
 BAD_PARAMS: dict[str, tuple[Mutation, str]] = {
     "unknown model type": (
-        lambda p: p["train"]["model"].update(type="xgboost"),
-        "train.model: Input tag 'xgboost'",
+        lambda p: p["train"]["model"].update(type="lightgbm"),
+        "train.model: Input tag 'lightgbm'",
     ),
     "bad value": (
         lambda p: p["prepare"].update(test_size=1.5),
@@ -50,12 +50,77 @@ BAD_PARAMS: dict[str, tuple[Mutation, str]] = {
 }
 
 
+XGBOOST = {"type": "xgboost", "n_estimators": 200, "max_depth": 3, "learning_rate": 0.1}
+
+
+def _with_xgboost(**changes: Any) -> Mutation:
+    return lambda p: p["train"].update(model={**XGBOOST, **changes})
+
+
+BAD_XGBOOST: dict[str, tuple[Mutation, str]] = {
+    "unknown device": (
+        _with_xgboost(device="tpu"),
+        "train.model.device: Input should be 'auto', 'cpu' or 'cuda'",
+    ),
+    "misspelt key": (_with_xgboost(n_estimator=10), "train.model.n_estimator: unknown key"),
+    "another type's key": (_with_xgboost(max_iter=10), "train.model.max_iter: unknown key"),
+    # `exact` has no GPU implementation: the same file must train on either device.
+    "cpu-only tree method": (
+        _with_xgboost(tree_method="exact"),
+        "train.model.tree_method: Input should be 'hist' or 'approx'",
+    ),
+    "subsample out of range": (
+        _with_xgboost(subsample=0),
+        "train.model.subsample: Input should be greater than 0",
+    ),
+    "missing key": (
+        lambda p: p["train"].update(model={"type": "xgboost", "n_estimators": 5, "max_depth": 2}),
+        "train.model.learning_rate: Field required",
+    ),
+}
+BAD_PARAMS |= BAD_XGBOOST
+
+
 def _shipped() -> dict[str, Any]:
     return yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
 
 
 def test_the_shipped_file_is_valid() -> None:
     assert load_params().train.model.type == "hist_gradient_boosting"
+
+
+def test_an_xgboost_model_takes_xgboost_s_defaults_and_device_auto() -> None:
+    data = _shipped()
+    _with_xgboost()(data)
+
+    model = parse_params(data).train.model
+
+    assert model.model_dump() == {
+        **XGBOOST,
+        "subsample": 1.0,
+        "colsample_bytree": 1.0,
+        "min_child_weight": 1.0,
+        "reg_lambda": 1.0,
+        "reg_alpha": 0.0,
+        "tree_method": "hist",
+        "device": "auto",
+    }
+
+
+def test_the_commented_xgboost_example_in_params_yaml_is_valid() -> None:
+    text = PARAMS_FILE.read_text(encoding="utf-8")
+    start = text.index("#   model:\n")
+    lines = []
+    for line in (line.lstrip() for line in text[start:].splitlines()):
+        if not line.startswith("#   "):
+            break
+        lines.append(line.removeprefix("#   "))
+    data = _shipped()
+    data["train"].update(yaml.safe_load("\n".join(lines)))
+
+    model = parse_params(data).train.model
+
+    assert (model.type, model.device) == ("xgboost", "auto")  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("case", BAD_PARAMS, ids=str)

@@ -30,7 +30,7 @@ def test_init_writes_the_records_as_the_package_stage_would(template: Path, rena
         pairs = zip(old.splitlines(), new.splitlines(), strict=True)
         return [(a, b) for a, b in pairs if a != b]
 
-    facts = CardFacts("m", "m:1", "m:2", {}, {}, {}, "c", "d", "e", 1, {})
+    facts = CardFacts("m", "m:1", "m:2", {}, "cpu", {}, {}, "c", "d", "e", 1, {})
     old_labels = load_identity(template / "params.yaml").cost_labels()
     rendered = changed_rows(
         render(replace(facts, cost_labels=old_labels)), render(replace(facts, cost_labels=labels))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
+import joblib
 import pytest
 import yaml
+from sklearn.ensemble import RandomForestClassifier
+from xgboost import XGBClassifier
 
 from ml.core.identity import COST_LABEL_KEYS, load_identity
 from ml.core.params import load_params
@@ -173,6 +177,15 @@ def test_the_bento_holds_the_modules_the_service_imports() -> None:
     assert all((REPO_ROOT / source).is_file() for source in sources)
 
 
+def test_only_an_xgboost_model_s_bento_carries_xgboost_pinned() -> None:
+    forest = bento_build.pinned_packages(RandomForestClassifier())
+    boosted = bento_build.pinned_packages(XGBClassifier())
+
+    assert f"scikit-learn=={version('scikit-learn')}" in forest
+    assert not any(pin.startswith("xgboost") for pin in forest)
+    assert boosted == [*forest, f"xgboost=={version('xgboost')}"]
+
+
 # --- model card -----------------------------------------------------------------------------
 
 
@@ -182,6 +195,7 @@ def facts(**changes: object) -> CardFacts:
         "bento_tag": "clf:b1",
         "model_tag": "clf:m1",
         "model_params": {"type": "hist_gradient_boosting", "max_depth": None},
+        "trained_on": "cpu",
         "metrics": METRICS,
         "thresholds": {"accuracy": 0.98, "roc_auc": 0.97},
         "git_commit": "c" * 40,
@@ -205,6 +219,15 @@ def test_model_card_sections_and_metrics_against_thresholds() -> None:
     assert "c" * 40 in card and "d" * 32 in card and "120,381 bytes" in card
     assert "bentoml serve clf:b1 --port 3000" in card and "make serve PORT=3000" in card
     assert "uncommitted (built from a working tree" in render(facts(git_commit="uncommitted"))
+
+
+def test_model_card_records_the_device_the_model_trained_on() -> None:
+    boosted = {"type": "xgboost", "device": "auto"}
+    card = render(facts(model_params=boosted, trained_on="cuda"))
+
+    assert "Trained on: `cuda`. The service predicts on the CPU." in card
+    assert "| `device` | `auto` |" in card
+    assert "Trained on: `cpu`." in render(facts())
 
 
 # --- the stage, for real --------------------------------------------------------------------
@@ -233,6 +256,12 @@ def test_package_builds_a_bento_with_lineage_and_cost_labels(packaged: tuple) ->
     assert labels["model-md5"] == md5(inputs.model)
     assert labels["metrics.accuracy"] == str(yaml.safe_load(inputs.metrics.read_text())["accuracy"])
     assert labels["params.train.model.type"] == load_params().train.model.type
+    assert labels["trained-on"] == "cpu"  # a scikit-learn model
+    model_version = record["model"].split(":")[1]
+    model = yaml.safe_load(
+        (inputs.bentoml_home / "models" / name / model_version / "model.yaml").read_text()
+    )
+    assert model["labels"]["trained-on"] == "cpu"
     assert all(K8S_LABEL.match(key) and K8S_LABEL.match(value) for key, value in labels.items())
     # The bento pins its model under the name the service loads.
     assert bento["models"][0]["tag"] == record["model"]
@@ -248,7 +277,8 @@ def test_the_bento_is_self_contained_and_pinned(packaged: tuple) -> None:
     }
     assert (root / "src" / "params.yaml").read_text() == (REPO_ROOT / "params.yaml").read_text()
     requirements = (root / "env" / "python" / "requirements.txt").read_text().split()
-    assert set(bento_build.pinned_packages()) <= set(requirements)
+    assert set(bento_build.pinned_packages(joblib.load(inputs.model))) <= set(requirements)
+    assert not any(line.startswith("xgboost") for line in requirements)
     assert any(line.startswith("bentoml==") for line in requirements)
     envs = {
         env["name"]: env["value"]
@@ -263,6 +293,7 @@ def test_model_card_and_record_are_written_and_reproducible(packaged: tuple) -> 
     card = (reports / "model_card.md").read_text()
     assert record["bento"] in card and record["model"] in card
     assert inputs.data_md5 in card
+    assert "Trained on: `cpu`." in card
     for key, value in load_identity().cost_labels().items():
         assert f"| {key} | {value} |" in card
     # The bento's own description is the card.

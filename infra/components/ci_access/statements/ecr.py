@@ -65,7 +65,8 @@ def manage(args: CiAccessArgs) -> list[Statement]:
             "Sid": "ManageRegistry",
             "Effect": "Allow",
             "Action": "ecr:*",
-            "Resource": args.account.arn("ecr", f"repository/{args.naming.ecr_repository}"),
+            # The bento and runner-image repositories, and nothing outside the stack's prefix.
+            "Resource": args.account.arn("ecr", f"repository/{args.naming.ecr_repositories}"),
         },
         log_in(),
     ]

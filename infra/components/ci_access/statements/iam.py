@@ -40,6 +40,17 @@ ROLE_ACTIONS = (
     "iam:DetachRolePolicy",
 )
 
+INSTANCE_PROFILE_ACTIONS = (
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:GetInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:UntagInstanceProfile",
+    "iam:ListInstanceProfileTags",
+)
+
 
 def _arn(args: CiAccessArgs, resource: str) -> pulumi.Output[str]:
     return args.account.arn("iam", resource, regional=False)
@@ -86,6 +97,13 @@ def _stack_roles(args: CiAccessArgs) -> list[Statement]:
                     ]
                 }
             },
+        },
+        {
+            # Karpenter's nodes boot with the stack's instance profile (it creates none itself).
+            "Sid": "ManageStackInstanceProfiles",
+            "Effect": "Allow",
+            "Action": list(INSTANCE_PROFILE_ACTIONS),
+            "Resource": _arn(args, f"instance-profile/{args.naming.prefix}-*"),
         },
         {
             "Sid": "PassStackRoles",

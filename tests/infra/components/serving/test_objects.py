@@ -169,7 +169,7 @@ def test_gpu_option_requests_gpus_tolerates_the_taint_and_picks_the_pool(
     ]
     # The selector matches the labels infra/components/cluster puts on the stacks' GPU nodes.
     for stack in ("dev", "prod"):
-        for pool in stack_settings(stack).cluster.gpu_pools:
+        for pool in stack_settings(stack).cluster.pools_for("inference"):
             assert pod_spec["nodeSelector"].items() <= pool_labels(pool, {}).items()
     cpu_spec = _pod(cpu)["spec"]
     assert "tolerations" not in cpu_spec
