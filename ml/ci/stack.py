@@ -3,17 +3,20 @@
     python -m ml.ci.stack env --stack dev
     python -m ml.ci.stack preview --stack dev
     python -m ml.ci.stack up --stack dev [--image REF@sha256:... --bento NAME:VERSION]
+        [--allow-unsigned REASON]
 
 `env` turns the stack's outputs into the variables the shipping steps read (ARTIFACTS_BUCKET,
 ECR_REPOSITORY_URL), appended to $GITHUB_ENV in GitHub Actions, printed as `export` lines
 otherwise. `up --image` ships a model: it sets the stack's `serving` image, model version and
 bento tag, then runs `pulumi up --target` of the ModelServing component and what depends on it
 (the CI deploy role may change nothing else; `python -m infra.tools.urn` names it), which waits
-for the canary to finish (infra/components/serving). `up` and `preview` without an image cover
-the whole stack (the infra role, a platform engineer) and keep the model that is deployed: the
-stack's newest rollout record (ml/release/rollout_record.py) names it, since CI never commits
-the config it sets; before the first shipped model there is none and the stack declares no
-service.
+for the canary to finish (infra/components/serving). Before any of that, the image's Sigstore
+signature must verify (ml/release/signature.py: signed by rollout.yml on main, the bundle in the
+stack's registry); `--allow-unsigned REASON` ships it anyway, with the reason in the job summary.
+`up` and `preview` without an image cover the whole stack (the infra role, a platform engineer)
+and keep the model that is deployed: the stack's newest rollout record
+(ml/release/rollout_record.py) names it, since CI never commits the config it sets; before the
+first shipped model there is none and the stack declares no service.
 """
 
 from __future__ import annotations
@@ -36,9 +39,12 @@ from ml.core.artifacts import (
     FLAT_LAYOUT_DRIFT_MODULE,
     ShipError,
     split_tag,
+    write_summary,
 )
 from ml.core.cli import emit
 from ml.core.paths import REPO_ROOT
+from ml.release.signature import SignatureError, check_image
+from ml.release.signature import reason as signature_reason
 
 # Stack output -> the variable the shipping steps read it from.
 OUTPUT_ENV = {"artifactsBucket": BUCKET_ENV, "ecrRepositoryUrl": "ECR_REPOSITORY_URL"}
@@ -141,6 +147,19 @@ def set_deployed_config(
     return True
 
 
+def check_signature(stack: str, image: str, allow_unsigned: str | None = None) -> None:
+    """Refuse (SignatureError) an image whose digest has no valid signature in the stack's
+    registry, before any `pulumi config set` or `pulumi up`."""
+    bucket = stack_outputs(stack).get("artifactsBucket")
+    if not bucket:
+        raise SignatureError(
+            f"{image}: {stack} has no artifactsBucket output to find its signature"
+        )
+    line = check_image(image, str(bucket), allow_unsigned)
+    print(f"stack: {line}", flush=True)
+    write_summary(line)
+
+
 def _write_env(lines: Sequence[str]) -> None:
     target = os.environ.get("GITHUB_ENV")
     if target:
@@ -156,9 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     parser.add_argument("--image", help="ship this image (REF@sha256:...)")
     parser.add_argument("--bento", help="the bento tag the image was built from")
+    parser.add_argument(
+        "--allow-unsigned", metavar="REASON", type=signature_reason, help="ship an unsigned image"
+    )
     options = parser.parse_args(argv)
     if bool(options.image) != bool(options.bento):
         print("stack: --image and --bento go together", file=sys.stderr)
+        return 2
+    if options.allow_unsigned and not (options.image and options.action == "up"):
+        print("stack: --allow-unsigned goes with `up --image`", file=sys.stderr)
         return 2
     if options.action == "preview" and not aws_credentials():
         # A fork's pull request or a laptop without a profile: the offline plan covers it.
@@ -169,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_env(env_lines(stack_outputs(options.stack)))
             return 0
         if options.image:
+            if options.action == "up":
+                check_signature(options.stack, options.image, options.allow_unsigned)
             for command in config_commands(options.stack, options.image, options.bento):
                 if run(command):
                     return 1

@@ -33,6 +33,33 @@ def reference_key(name: str, version: str) -> str:
     return f"{REFERENCE_PREFIX}/{name}/{version}/{TRAIN_FILE.name}"
 
 
+def model_key(name: str, version: str) -> str:
+    """The model file of a published bento (the champion a candidate is compared with)."""
+    return f"{REGISTRY_PREFIX}/{name}/{version}/model.joblib"
+
+
+def sbom_key(name: str, version: str) -> str:
+    """The CycloneDX SBOM of a published bento's image."""
+    return f"{REGISTRY_PREFIX}/{name}/{version}/sbom.cdx.json"
+
+
+# Registry stages: each alias names one version of a model, moved by one conditional write.
+# `candidate` is what CI last published, `staging` what dev runs, `production` what prod runs.
+ALIASES_PREFIX = "aliases"
+ALIASES = ("candidate", "staging", "production")
+
+
+def alias_key(name: str, alias: str) -> str:
+    """The alias's current record: JSON with at least `version` (the bento tag's version) and
+    `previous` (the version it pointed to before, or null)."""
+    return f"{ALIASES_PREFIX}/{name}/{alias}.json"
+
+
+def alias_history_prefix(name: str, alias: str) -> str:
+    """Every move of the alias, one object per move, oldest first by key."""
+    return f"{ALIASES_PREFIX}/{name}/{alias}/history/"
+
+
 def split_tag(tag: str) -> tuple[str, str]:
     name, sep, version = tag.partition(":")
     if not (name and sep and version) or version == "latest":

@@ -102,8 +102,33 @@ class Thresholds(Section):
     recall: Annotated[float, Field(ge=0, le=1)]
 
 
+# Metric values are fractions: a margin is one too, and a negative one would demand a better model.
+Margin = Annotated[float, Field(ge=0, le=1)]
+
+
+class Margins(Section):
+    """How far below production a candidate may score, per metric; a metric left out is shown
+    beside production's but not compared. The keys are the metrics the evaluate stage computes."""
+
+    accuracy: Margin | None = None
+    roc_auc: Margin | None = None
+    f1: Margin | None = None
+    precision: Margin | None = None
+    recall: Margin | None = None
+
+
+class ChampionParams(Section):
+    """The champion/challenger gate (ml/release/gate.py): the candidate against production."""
+
+    margins: Margins = Margins()
+    # A local model file to compare with instead of the registry's production model (offline
+    # runs), relative to the repository root; null: the registry, when a bucket is configured.
+    file: Annotated[str, Field(min_length=1)] | None = None
+
+
 class EvaluateParams(Section):
     thresholds: Thresholds
+    champion: ChampionParams = ChampionParams()
 
 
 class PackageParams(Section):

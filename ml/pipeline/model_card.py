@@ -149,7 +149,7 @@ def _serving(facts: CardFacts) -> list[str]:
         "",
         'The body is `{"rows": [{<feature name>: <number>, ...}, ...]}`; the answer is one '
         '`{"label", "probability"}` per row. Health: `/livez`, `/readyz`; metrics: `/metrics`. '
-        f"Container image: `bentoml containerize {facts.bento_tag}`.",
+        f"Container image: `make image BENTO={facts.bento_tag}` (buildah, podman or docker).",
         "",
     ]
 

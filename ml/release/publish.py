@@ -10,6 +10,11 @@ downloading it. A published version is never overwritten: publishing it again is
 rerun of the deploy workflow is safe. `bentoml import s3://<bucket>/bentos/<name>/<version>.bento`
 (or downloading it and `bentoml import <file>`) brings a bento back.
 
+The model file (models/model.joblib of the run that built the bento, as BentoML's store keeps
+it) goes beside it as `s3://<bucket>/bentos/<name>/<version>/model.joblib`: the champion a later
+candidate is compared with (ml/release/gate.py). A version published before model files were
+uploaded gets its file on the next publish, when the bento is in the local store.
+
 The training rows the model learned from (data/prepared/train.csv, when present) go beside it as
 `s3://<bucket>/reference/<name>/<version>/train.csv`: the cluster's drift CronJob compares the
 logged requests with them (infra/components/serving/drift_job.py).
@@ -39,6 +44,7 @@ from ml.core.artifacts import (
     artifacts_bucket,
     bento_tag,
     index_key,
+    model_key,
     reference_key,
     split_tag,
     write_summary,
@@ -46,6 +52,7 @@ from ml.core.artifacts import (
 from ml.core.cli import emit
 from ml.core.identity import COST_LABEL_KEYS
 from ml.core.paths import TRAIN_FILE, use_repo_bentoml_home
+from ml.release.aliases import CANDIDATE, mark_candidate
 
 # S3 allows ten tags per object: the cost labels plus which bento this is.
 _TAG_KEYS = (*COST_LABEL_KEYS, "bento-name", "bento-version")
@@ -114,6 +121,56 @@ def publish_reference(bucket: str, name: str, version: str, rows: Path, s3: Any)
     return True
 
 
+def bento_model_file(bento: Any) -> Path | None:
+    """The bento's own model as a joblib file in the local store (the package stage saves it with
+    bentoml.sklearn under the bento's name), or None for a bento without one."""
+    import bentoml
+
+    for info in bento.info.all_models:
+        if info.tag.name == bento.tag.name and info.module == "bentoml.sklearn":
+            return Path(bentoml.models.get(info.tag).path_of(bentoml.sklearn.MODEL_FILENAME))
+    return None
+
+
+def publish_model(bucket: str, name: str, version: str, bento: Any, s3: Any) -> bool:
+    """Upload the bento's model file once; whether this call uploaded it."""
+    key = model_key(name, version)
+    if _exists(s3, bucket, key):
+        return False
+    model = bento_model_file(bento)
+    if model is None:
+        print(f"publish: {name}:{version} holds no model of its own name: no model file")
+        return False
+    extra = {"ContentType": "application/octet-stream", "Metadata": {"sha256": _sha256(model)}}
+    s3.upload_file(str(model), bucket, key, ExtraArgs=extra)
+    print(f"publish: model file uploaded to s3://{bucket}/{key}")
+    return True
+
+
+def _local_bento(tag: str) -> Any:
+    """The bento in the local store, or None when it is not there."""
+    use_repo_bentoml_home()
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        return bentoml.get(tag)
+    except NotFound:
+        return None
+
+
+def backfill_model(bucket: str, tag: str, s3: Any) -> None:
+    """A version published before model files were uploaded gets its file, from the store."""
+    name, version = split_tag(tag)
+    if _exists(s3, bucket, model_key(name, version)):
+        return
+    bento = _local_bento(tag)
+    if bento is None:
+        print(f"publish: {tag} has no model file in the registry and is not in the local store")
+        return
+    publish_model(bucket, name, version, bento, s3)
+
+
 def publish(
     tag: str, bucket: str, s3: Any = None, reference: Path | None = None
 ) -> tuple[RegistryEntry, bool]:
@@ -128,18 +185,17 @@ def publish(
     if reference is not None and publish_reference(bucket, name, version, reference, s3):
         print(f"publish: training rows uploaded to s3://{bucket}/{reference_key(name, version)}")
     if _exists(s3, bucket, index_key(name, version)):
+        backfill_model(bucket, tag, s3)
         return read_entry(bucket, tag, s3), False
-    use_repo_bentoml_home()
-    import bentoml
-    from bentoml.exceptions import NotFound
-
-    try:
-        bento = bentoml.get(tag)
-    except NotFound:
+    bento = _local_bento(tag)
+    if bento is None:
         raise ShipError(
             f"bento {tag} is not in the local store: run `make repro`, or `dvc repro --force "
             "--single-item package` when the pipeline is already up to date (a fresh clone)"
-        ) from None
+        )
+    import bentoml
+
+    publish_model(bucket, name, version, bento, s3)
     labels = {str(k): str(v) for k, v in bento.info.labels.items()}
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(bentoml.export_bento(tag, str(Path(tmp) / f"{version}.bento")))
@@ -165,7 +221,7 @@ def publish(
                 "ContentType": "application/x-tar",
             },
         )
-    # The entry goes last: its presence means the archive is complete.
+    # The entry goes last: its presence means the model file and the archive are complete.
     s3.put_object(
         Bucket=bucket,
         Key=index_key(name, version),
@@ -203,6 +259,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"publish: {error}", file=sys.stderr)
         return 2
     report = summary(entry, uploaded)
+    # The registry's `candidate` names what was published last (ml/release/aliases.py).
+    try:
+        candidate = mark_candidate(artifacts_bucket(options.bucket), entry.bento_tag)
+    except (ShipError, ClientError) as error:
+        print(f"publish: {error}", file=sys.stderr)
+        return 2
+    if candidate:
+        before = f"`{candidate.previous}`" if candidate.previous else "nothing"
+        report += f"- `{CANDIDATE}` moved to `{entry.version}` (it named {before})\n"
     emit(report)
     write_summary(report)
     return 0

@@ -9,6 +9,8 @@ metrics, the cost labels, and the estimated hourly cost of the serving pods, as
 `python -m infra.tools.cost pod --stack <stack> --format json` prints it (each pod's share of the
 node it lands on at the price table's rate, at the HPA's floor and at its ceiling).
 The newest record of a stack is what `make up` keeps deployed when it ships no new model.
+Then the stack's stage in the registry (`staging` for dev, `production` for prod:
+ml/release/aliases.py) moves to the version and image the rollout shipped, naming the record.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.core.paths import BENTO_INFO_FILE, DVC_LOCK, METRICS_FILE, REPO_ROOT, REPORTS_DIR
 from ml.pipeline.package import PackageError, data_record, read_lock
+from ml.release.aliases import mark_rollout
+from ml.release.aliases import to_markdown as alias_markdown
 from ml.release.image import REPOSITORY_ENV, Repository, ecr_client, git_sha, pushed_digest
+from ml.release.publish import RegistryEntry
 
 RECORDS_PREFIX = "rollouts"
 
@@ -129,6 +134,46 @@ def build_record(
     }
 
 
+def registry_record(
+    stack: str, entry: RegistryEntry, image: str, cost: Mapping[str, Any], at: datetime, reason: str
+) -> dict[str, Any]:
+    """The record of rolling out a published version again (`make promote`, `make rollback`):
+    the same fields as build_record, from the registry's index entry instead of the checkout's
+    reports, since the checkout need not hold that model."""
+    labels = entry.labels
+    metrics = {
+        key.removeprefix("metrics."): _number(value)
+        for key, value in labels.items()
+        if key.startswith("metrics.")
+    }
+    return {
+        "stack": stack,
+        "recorded_at": at.isoformat(),
+        "model_version": entry.version,
+        "bento_tag": entry.bento_tag,
+        "model_tag": entry.models[0] if entry.models else None,
+        "image": image,
+        "image_digest": image.rpartition("@")[2],
+        # Images the registry's aliases name were built from the package layout.
+        "drift_module": DRIFT_MODULE,
+        "git_sha": labels.get("git-commit"),
+        "data_md5": labels.get("data-md5"),
+        "metrics": metrics,
+        "cost_labels": load_identity().cost_labels(stack),
+        "estimated_cost": dict(cost),
+        "run_url": run_url(),
+        "actor": os.environ.get("GITHUB_ACTOR"),
+        "reason": reason,
+    }
+
+
+def _number(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def to_markdown(record: Mapping[str, Any]) -> str:
     cost = record["estimated_cost"]
     node = cost["node"]
@@ -194,11 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         cost = estimated_cost(options.stack)
         image = resolve_image(options.image)
         record = build_record(options.stack, image, cost, at, options.reports, options.dvc_lock)
-        uri = write_record(record, bucket, record_key(options.stack, at, record["model_version"]))
+        key = record_key(options.stack, at, record["model_version"])
+        uri = write_record(record, bucket, key)
+        # The stack's stage (staging, production) now names what the rollout shipped.
+        moved = mark_rollout(bucket, options.stack, record["bento_tag"], image, key)
     except (ShipError, ClientError, BotoCoreError, ValueError) as error:
         print(f"rollout-record: {error}", file=sys.stderr)
         return 2
     markdown = to_markdown(record) + f"\nRecord: `{uri}`\n"
+    if moved:
+        markdown += f"\n{alias_markdown(moved)}"
     emit(markdown)
     write_summary(markdown)
     return 0

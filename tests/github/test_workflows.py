@@ -61,7 +61,9 @@ def make_calls(script: str) -> list[str]:
 
 def test_there_are_the_workflows_the_project_documents() -> None:
     names = {p.name for p in WORKFLOWS}
-    assert names >= {"pr.yml", "deploy.yml", "infra.yml", "retrain.yml", "rollout.yml"}
+    expected = {"pr.yml", "deploy.yml", "infra.yml", "retrain.yml", "rollout.yml", "release.yml"}
+    expected |= {"audit.yml"}
+    assert names >= expected
 
 
 def test_actionlint_and_zizmor_report_nothing() -> None:
@@ -97,9 +99,9 @@ def test_make_ci_runs_what_the_pull_request_workflow_runs() -> None:
         for step in job.get("steps", [])
         for target in make_calls(step.get("run", ""))
     ]
-    # Installing tools and the environment are not steps of the check itself.
-    checks = [t for t in called if t not in {"ci-tools", "setup"}]
-    assert make_targets()["ci"] == checks == ["test", "ci-repro", "pr-report"]
+    # Installing tools, the environment and the stack's outputs are not steps of the check itself.
+    checks = [t for t in called if t not in {"ci-tools", "setup", "stack-env"}]
+    assert make_targets()["ci"] == checks == ["test", "audit", "ci-repro", "gate", "pr-report"]
 
 
 def expressions_in_run(workflow: dict[str, Any]) -> list[str]:

@@ -10,8 +10,9 @@ MODEL_SERVING_NAME = "model"
 
 ROLLOUTS_NAMESPACE = "argo-rollouts"
 
-# BentoML's containerize image runs as user `bentoml` (uid/gid 1034) with BENTOML_HOME at
-# /home/bentoml; the server writes only the Prometheus multiprocess dir there, and sockets in /tmp.
+# The bento's image (ml/release/templates/Dockerfile.j2, as BentoML's own images) runs as user
+# `bentoml` (uid/gid 1034) with BENTOML_HOME at /home/bentoml; the server writes only the
+# Prometheus multiprocess dir there, and sockets in /tmp.
 BENTO_UID = 1034
 BENTO_HOME = "/home/bentoml"
 # The bento's sources (ml/, params.yaml) sit here in the image: `python -m ml.<module>` runs there.

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from ml.ci import infra_report, markdown, pr_report
+from ml.core.params import load_params
 from ml.core.paths import REPO_ROOT
 from ml.pipeline import plots
+from ml.pipeline.lineage import file_md5
+from ml.release import gate
+from ml.release.champion import Champion
 from tests.support.plots import loaded_addresses, make_plots
 
 
@@ -110,9 +114,11 @@ def test_the_report_of_this_repository_against_its_head(
     """The whole report, run for real: dvc diffs, plots, the offline plan twice and its cost."""
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
-    status = pr_report.main(["--base", "HEAD", "--stacks", "dev", "--out", str(tmp_path)])
+    argv = ["--base", "HEAD", "--stacks", "dev", "--out", str(tmp_path)]
+    status = pr_report.main([*argv, "--gate", str(tmp_path / "gate.json")])
     comment = (tmp_path / pr_report.COMMENT_FILE).read_text(encoding="utf-8")
     assert status == 0, comment
+    assert "### Candidate vs production\n\nThe gate did not run" in comment
     for heading in ("### Metrics", "### Params", "### Plots", "### Plan: dev", "Monthly cost"):
         assert heading in comment
     assert (tmp_path / "plan-dev.json").is_file()
@@ -131,3 +137,61 @@ def test_the_plots_of_the_report_open_offline(
     assert f"`dvc plots diff HEAD`: `{page}`, opens offline." in report.markdown("t", "HEAD")
     assert loaded_addresses(page) == list(plots.LIBRARIES)
     assert all((page.parent / name).stat().st_size for name in plots.LIBRARIES)
+
+
+CANDIDATE = {"accuracy": 0.9512, "roc_auc": 0.991, "f1": 0.96, "precision": 0.95, "recall": 0.97}
+PRODUCTION = CANDIDATE | {"accuracy": 0.9720}
+
+
+def _gate_file(tmp_path: Path, candidate: dict[str, float], model: Path) -> Path:
+    """A report as `make gate` writes it, for `model`, against a production file model."""
+    champion = Champion("file", "production model from the file champion.joblib", where="x")
+    result = gate.judge(candidate, champion, PRODUCTION, load_params().evaluate)
+    path = tmp_path / "gate.json"
+    gate.write_report({"candidate_md5": file_md5(model), **result}, path)
+    return path
+
+
+def test_the_gate_section_shows_both_models_the_margin_and_the_verdict(tmp_path: Path) -> None:
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"candidate")
+    report = markdown.Report()
+
+    pr_report.gate_section(report, _gate_file(tmp_path, CANDIDATE, model), model, tmp_path)
+
+    text = report.markdown("t", "HEAD")
+    assert "**Failed:** champion/challenger gate (fail)" in text
+    assert "### Candidate vs production\n\n**Verdict: fail.**" in text
+    assert "| `accuracy` | 0.9512 | 0.9720 | -0.0208 | 0.0100 | 0.9300 | **fails" in text
+    assert "| `roc_auc` | 0.9910 | 0.9910 | +0.0000 | 0.0050 | 0.9700 | ok |" in text
+    message = "gate: candidate accuracy 0.9512 is 0.0208 below production's 0.9720 (margin 0.0100)"
+    assert f"- {message}" in text
+    assert "Stale" not in text
+
+
+def test_a_passing_gate_is_no_failure_and_a_stale_one_says_so(tmp_path: Path) -> None:
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"candidate")
+    gate_file = _gate_file(tmp_path, PRODUCTION, model)
+    report = markdown.Report()
+
+    pr_report.gate_section(report, gate_file, model, tmp_path)
+    assert report.failures == []
+    assert "**Verdict: pass.**" in report.sections[0]
+
+    model.write_bytes(b"retrained since")
+    report = markdown.Report()
+    pr_report.gate_section(report, gate_file, model, tmp_path)
+    assert report.sections[0].startswith("### Candidate vs production\n\n**Stale:**")
+
+
+def test_without_a_gate_report_the_section_says_the_gate_did_not_run(tmp_path: Path) -> None:
+    report = markdown.Report()
+
+    pr_report.gate_section(report, tmp_path / "reports" / "gate.json", tmp_path / "m", tmp_path)
+
+    assert report.sections == [
+        "### Candidate vs production\n\n"
+        "The gate did not run (no `reports/gate.json`): `make gate` writes it.\n"
+    ]
+    assert report.failures == []

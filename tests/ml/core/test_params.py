@@ -80,6 +80,31 @@ BAD_XGBOOST: dict[str, tuple[Mutation, str]] = {
 }
 BAD_PARAMS |= BAD_XGBOOST
 
+BAD_CHAMPION: dict[str, tuple[Mutation, str]] = {
+    # The gate compares only what the evaluate stage computes.
+    "margin for a metric evaluate does not compute": (
+        lambda p: p["evaluate"]["champion"]["margins"].update(log_loss=0.01),
+        "evaluate.champion.margins.log_loss: unknown key",
+    ),
+    "negative margin": (
+        lambda p: p["evaluate"]["champion"]["margins"].update(accuracy=-0.01),
+        "evaluate.champion.margins.accuracy: Input should be greater than or equal to 0",
+    ),
+    "margin above 1": (
+        lambda p: p["evaluate"]["champion"]["margins"].update(recall=2),
+        "evaluate.champion.margins.recall: Input should be less than or equal to 1",
+    ),
+    "empty champion file": (
+        lambda p: p["evaluate"]["champion"].update(file=""),
+        "evaluate.champion.file: String should have at least 1 character",
+    ),
+    "unknown champion key": (
+        lambda p: p["evaluate"]["champion"].update(bucket="artifacts"),
+        "evaluate.champion.bucket: unknown key",
+    ),
+}
+BAD_PARAMS |= BAD_CHAMPION
+
 
 def _shipped() -> dict[str, Any]:
     return yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
@@ -87,6 +112,21 @@ def _shipped() -> dict[str, Any]:
 
 def test_the_shipped_file_is_valid() -> None:
     assert load_params().train.model.type == "hist_gradient_boosting"
+
+
+def test_the_shipped_gate_compares_accuracy_and_roc_auc_with_the_registry() -> None:
+    champion = load_params().evaluate.champion
+    assert sorted(champion.margins.model_dump(exclude_none=True)) == ["accuracy", "roc_auc"]
+    assert champion.file is None
+
+
+def test_without_a_champion_section_no_metric_is_compared() -> None:
+    data = _shipped()
+    del data["evaluate"]["champion"]
+
+    champion = parse_params(data).evaluate.champion
+
+    assert (champion.margins.model_dump(exclude_none=True), champion.file) == ({}, None)
 
 
 def test_an_xgboost_model_takes_xgboost_s_defaults_and_device_auto() -> None:

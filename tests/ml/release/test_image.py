@@ -1,7 +1,8 @@
-"""`make image`: the commands it runs and its ECR side, against moto's ECR.
+"""`make image`: its ECR side, against moto's ECR, and what it prints.
 
-Docker cannot run here, so the build and push commands are recorded instead of run; the push
-puts an image manifest into moto's ECR, so the digest lookup is the real API call.
+moto's ECR speaks the AWS API but not the registry protocol, so the build and the push are
+recorded instead of run: the push puts an image manifest into moto's ECR, so the digest lookup
+is the real API call. The real build runs in tests/e2e/test_image.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ml.core.artifacts import ShipError
 from ml.core.identity import load_identity
 from ml.release import image
 from ml.release.image import Repository, ship_image
+from ml.release.image_build import BuiltImage
 
 PROJECT = load_identity().project
 
@@ -44,16 +46,23 @@ def repository(aws_env: str) -> Repository:
     return Repository.parse(url)
 
 
-class FakeDocker:
-    """Records commands; `docker push` lands the manifest in (moto's) ECR as a push would."""
+class Registry:
+    """Records the builds and the builder's commands; a push lands the manifest in (moto's) ECR
+    as a real push would."""
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, builder: str = "buildah") -> None:
         self.repository = repository
+        self.builder = builder
+        self.builds: list[str] = []
         self.calls: list[tuple[list[str], dict[str, Any]]] = []
+
+    def build(self, image: str) -> BuiltImage:
+        self.builds.append(image)
+        return BuiltImage(image, self.builder, "localhost/base:1", 123, {"build": 1.0})
 
     def __call__(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
         self.calls.append((cmd, kwargs))
-        if cmd[:2] == ["docker", "push"]:
+        if cmd[1] == "push":
             tag = cmd[2].rsplit(":", 1)[1]
             boto3.client("ecr").put_image(
                 repositoryName=self.repository.name, imageManifest=MANIFEST, imageTag=tag
@@ -61,25 +70,9 @@ class FakeDocker:
         return subprocess.CompletedProcess(cmd, 0)
 
 
-def test_commands() -> None:
-    assert image.containerize_command("echo:v1", "host/repo:abc") == [
-        "bentoml",
-        "containerize",
-        "echo:v1",
-        "-t",
-        "host/repo:abc",
-        "--opt",
-        "platform=linux/amd64",
-    ]
-    assert image.login_command("host", "AWS") == [
-        "docker",
-        "login",
-        "--username",
-        "AWS",
-        "--password-stdin",
-        "host",
-    ]
-    assert image.push_command("host/repo:abc") == ["docker", "push", "host/repo:abc"]
+def test_local_ref_is_the_bento_name_and_version_unless_tagged() -> None:
+    assert image.local_ref("clf:55a2", None) == "localhost/clf:55a2"
+    assert image.local_ref("clf:55a2", "e2e") == "localhost/clf:e2e"
 
 
 def test_repository_url_parts() -> None:
@@ -96,19 +89,20 @@ def test_a_url_with_a_tag_or_without_a_name_is_refused(url: str) -> None:
         Repository.parse(url)
 
 
-def test_build_login_push_then_the_digest_from_ecr(repository: Repository) -> None:
-    docker = FakeDocker(repository)
-    pushed = ship_image("echo:v1", repository, "3f2a9c1", run=docker)
+@pytest.mark.parametrize("builder", ["buildah", "docker"])
+def test_build_login_push_then_the_digest_from_ecr(repository: Repository, builder: str) -> None:
+    registry = Registry(repository, builder)
+    pushed = ship_image(repository, "3f2a9c1", build=registry.build, run=registry)
 
-    commands = [cmd for cmd, _ in docker.calls]
+    assert registry.builds == [repository.ref("3f2a9c1")]
+    commands = [cmd for cmd, _ in registry.calls]
     assert commands == [
-        image.containerize_command("echo:v1", repository.ref("3f2a9c1")),
-        image.login_command(repository.host, "AWS"),
-        image.push_command(repository.ref("3f2a9c1")),
+        [builder, "login", "--username", "AWS", "--password-stdin", repository.host],
+        [builder, "push", repository.ref("3f2a9c1")],
     ]
     # The ECR password travels on stdin only.
     username, password = image.ecr_credentials(boto3.client("ecr"))
-    assert docker.calls[1][1]["input"] == password
+    assert registry.calls[0][1]["input"] == password
     assert all(password not in " ".join(cmd) for cmd in commands)
     assert username == "AWS"
 
@@ -118,12 +112,13 @@ def test_build_login_push_then_the_digest_from_ecr(repository: Repository) -> No
     assert pushed.digest == described
     assert pushed.digest.startswith("sha256:")
     assert pushed.pinned == f"{repository.url}@{described}"
-    assert pushed.built
+    assert pushed.built is not None and pushed.built.size == 123
 
     # A tag already pushed is not built again (immutable tags, reruns).
-    again = FakeDocker(repository)
-    assert ship_image("echo:v1", repository, "3f2a9c1", run=again).digest == described
-    assert again.calls == []
+    again = Registry(repository, builder)
+    rerun = ship_image(repository, "3f2a9c1", build=again.build, run=again)
+    assert (rerun.digest, rerun.built) == (described, None)
+    assert (again.builds, again.calls) == ([], [])
 
 
 def test_main_prints_and_exports_the_digest(
@@ -141,14 +136,17 @@ def test_main_prints_and_exports_the_digest(
         f"digest={digest}",
         f"pinned={repository.url}@{digest}",
     ]
+    # Neither the bento (absent here) nor a builder was needed.
 
 
-def test_main_without_a_repository_says_where_to_get_one(
+def test_main_without_the_bento_says_how_to_rebuild_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("ECR_REPOSITORY_URL", raising=False)
-    assert image.main(["--bento", "echo:v1", "--tag", "abc"]) == 2
-    assert "ECR_REPOSITORY_URL" in capsys.readouterr().err
+    assert image.main(["--bento", "nothing-here:v1"]) == 2
+    err = capsys.readouterr().err
+    assert "bento nothing-here:v1 is not in this machine's BentoML store" in err
+    assert "dvc repro --force --single-item package" in err
 
 
 def test_git_sha_prefers_github_sha(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ml.core.artifacts import ShipError
+from ml.core.artifacts import ShipError, model_key
 from ml.core.identity import load_identity
 from ml.release import publish
 from tests.support.tiny_bento import LABELS, bentoml_env, build_tiny_bento
@@ -115,3 +115,51 @@ def test_metadata_keys_are_header_safe() -> None:
     assert publish.metadata_from_labels({"App.Kubernetes.io/Name": "é-x"}) == {
         "app-kubernetes-io-name": "?-x"
     }
+
+
+def test_publish_uploads_the_bento_s_model_file_once(
+    aws_env: str, model_bento: tuple[str, Path], model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The model goes to model_key as the train stage wrote it; a re-publish leaves it alone,
+    and a version published before model files were uploaded gets its file."""
+    tag, home = model_bento
+    name, version = tag.split(":")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="models-registry")
+    summary = tmp_path / "summary.md"
+    key = model_key(name, version)
+
+    first = _run_publish(tag, home, "models-registry", summary)
+    assert first.returncode == 0, first.stderr
+    assert f"model file uploaded to s3://models-registry/{key}" in first.stdout
+    body = s3.get_object(Bucket="models-registry", Key=key)["Body"].read()
+    assert body == model_files["shipped"].read_bytes()
+    head = s3.head_object(Bucket="models-registry", Key=key)
+
+    again = _run_publish(tag, home, "models-registry", summary)
+    assert again.returncode == 0, again.stderr
+    assert "already published" in again.stdout
+    assert "model file uploaded" not in again.stdout
+    assert s3.head_object(Bucket="models-registry", Key=key)["ETag"] == head["ETag"]
+
+    s3.delete_object(Bucket="models-registry", Key=key)
+    backfilled = _run_publish(tag, home, "models-registry", summary)
+    assert backfilled.returncode == 0, backfilled.stderr
+    assert "already published" in backfilled.stdout
+    assert s3.get_object(Bucket="models-registry", Key=key)["Body"].read() == body
+
+
+def test_a_bento_without_its_own_model_publishes_without_a_model_file(
+    aws_env: str, bento: tuple[str, Path], tmp_path: Path
+) -> None:
+    tag, home = bento
+    name, version = tag.split(":")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="echo-registry")
+
+    result = _run_publish(tag, home, "echo-registry", tmp_path / "summary.md")
+
+    assert result.returncode == 0, result.stderr
+    assert "holds no model of its own name: no model file" in result.stdout
+    listed = s3.list_objects_v2(Bucket="echo-registry", Prefix=model_key(name, version))
+    assert listed["KeyCount"] == 0

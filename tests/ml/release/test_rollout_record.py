@@ -116,7 +116,10 @@ def test_record_goes_to_the_bucket_and_the_job_summary(
     args = ["--stack", "dev", "--bucket", bucket, "--image", IMAGE]
     assert rollout_record.main([*args, "--reports", str(folder), "--dvc-lock", str(lock)]) == 0
 
-    (key,) = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    (key,) = [
+        o["Key"]
+        for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="rollouts/")["Contents"]
+    ]
     assert key.startswith("rollouts/dev/") and key.endswith("-0123456789abcdef.json")
     record = rollout_record.latest_record(bucket, "dev")
     assert record is not None
