@@ -115,7 +115,7 @@ def test_pods_run_non_root_read_only_without_privileges(cpu: dict) -> None:
     from ml.release import image_build
 
     # The image `make image` builds runs as the user and home the pods expect.
-    assert (image_build.UID, image_build.HOME) == (BENTO_UID_GID, BENTO_HOME.rstrip("/"))
+    assert (BENTO_UID_GID, BENTO_HOME.rstrip("/")) == (image_build.UID, image_build.HOME)
     for template in (_pod(cpu), _drift_pod(cpu)):
         pod_spec = template["spec"]
         assert pod_spec["securityContext"] == {
