@@ -274,7 +274,7 @@ tools: ## Install the system tools the tests need (promtool, buildah, podman, sk
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends prometheus >/dev/null; }
 	@missing="$$(for tool in $(IMAGE_TOOLS); do \
 	    case $$tool in uidmap) command -v newuidmap >/dev/null || echo uidmap;; \
-	    *) command -v $$tool >/dev/null || echo $$tool;; esac; done | tr '\n' ' ')"; \
+	    *) command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || echo $$tool;; esac; done | tr '\n' ' ')"; \
 	  test -z "$$missing" || { \
 	    command -v apt-get >/dev/null || { echo "missing $$missing: install them with your package manager"; exit 1; }; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends $$missing >/dev/null; }

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ml.core.artifacts import ShipError
-from ml.release.containers import Runner
+from ml.release.containers import Runner, find_tool
 from ml.release.image_build import DEBIAN_RELEASE, local_base
 
 PYTHON_VERSION = "3.11"
@@ -39,7 +39,8 @@ TOOLS = ("debootstrap", "buildah", "chroot")
 
 
 def debootstrap_command(rootfs: Path, mirror: str, suite: str = DEBIAN_RELEASE) -> list[str]:
-    return ["debootstrap", "--variant=minbase", suite, str(rootfs), mirror]
+    debootstrap = find_tool("debootstrap") or "debootstrap"
+    return [debootstrap, "--variant=minbase", suite, str(rootfs), mirror]
 
 
 def install_command(rootfs: Path, packages: Sequence[str] = PACKAGES) -> list[str]:
@@ -49,7 +50,7 @@ def install_command(rootfs: Path, packages: Sequence[str] = PACKAGES) -> list[st
         f"--no-install-recommends {' '.join(packages)} && apt-get clean "
         "&& rm -rf /var/lib/apt/lists/*"
     )
-    return ["chroot", str(rootfs), "/bin/sh", "-c", script]
+    return [find_tool("chroot") or "chroot", str(rootfs), "/bin/sh", "-c", script]
 
 
 def trim(rootfs: Path) -> None:
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep-rootfs", type=Path, help="build the tree here and keep it")
     options = parser.parse_args(argv)
     try:
-        missing = [tool for tool in TOOLS if not shutil.which(tool)]
+        missing = [tool for tool in TOOLS if not find_tool(tool)]
         if missing:
             raise ShipError(f"missing {', '.join(missing)}: apt-get install debootstrap buildah")
         if os.geteuid() != 0:

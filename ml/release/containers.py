@@ -11,6 +11,7 @@ works inside CI containers and VMs where crun cannot start a container.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,15 @@ BUILDERS = ("docker", "buildah", "podman")
 
 Runner = Callable[..., subprocess.CompletedProcess]
 Which = Callable[[str], str | None]
+# Where Debian puts runc, debootstrap and chroot: off the PATH of a user who is not root.
+SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def find_tool(name: str) -> str | None:
+    """The tool's path on PATH, else in the sbin folders."""
+    return shutil.which(name) or shutil.which(name, path=os.pathsep.join(SBIN))
+
+
 # crun, podman's default runtime, cannot start containers on hybrid cgroups (v1 controllers with
 # v2 mounted here); runc can.
 HYBRID_CGROUPS = Path("/sys/fs/cgroup/unified")
@@ -113,9 +123,7 @@ def size_command(tool: str, image: str) -> list[str]:
     return ["podman", "image", "inspect", "--format", "{{.Size}}", image]
 
 
-def runtime_options(
-    tool: str, hybrid: Path | None = None, which: Which = shutil.which
-) -> list[str]:
+def runtime_options(tool: str, hybrid: Path | None = None, which: Which = find_tool) -> list[str]:
     """podman's global options to start a container here: runc on hybrid cgroups."""
     if tool != "podman" or not (hybrid or HYBRID_CGROUPS).is_mount():
         return []

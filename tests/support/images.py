@@ -7,7 +7,6 @@ made here when the store lacks it (about 40 s; debootstrap needs root).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from functools import cache
@@ -15,7 +14,7 @@ from functools import cache
 import pytest
 
 from ml.core.paths import REPO_ROOT
-from ml.release.containers import exists_command, pull_command
+from ml.release.containers import exists_command, find_tool, pull_command
 from ml.release.image_build import local_base, upstream_base
 
 PYTHON_VERSION = "3.11"
@@ -24,7 +23,7 @@ TOOLS = ("buildah", "podman", "debootstrap")
 
 
 def require_tools() -> None:
-    missing = [tool for tool in TOOLS if not shutil.which(tool)]
+    missing = [tool for tool in TOOLS if not find_tool(tool)]
     if missing:
         pytest.fail(f"{', '.join(missing)} missing: `make tools` installs them (apt)")
 

@@ -11,20 +11,30 @@ import pytest
 
 from ml.release import base_image
 from ml.release.base_image import commit_commands, debootstrap_command, install_command, trim
+from ml.release.containers import find_tool
 
 
 def test_debootstrap_and_apt_command_lines(tmp_path: Path) -> None:
-    assert debootstrap_command(tmp_path, "http://mirror/debian") == [
-        "debootstrap",
+    command = debootstrap_command(tmp_path, "http://mirror/debian")
+    # Found in /usr/sbin too: Debian puts it there, off a non-root user's PATH.
+    assert Path(command[0]).name == "debootstrap"
+    assert command[1:] == [
         "--variant=minbase",
         "bookworm",
         str(tmp_path),
         "http://mirror/debian",
     ]
     chroot = install_command(tmp_path)
-    assert chroot[:4] == ["chroot", str(tmp_path), "/bin/sh", "-c"]
+    assert Path(chroot[0]).name == "chroot"
+    assert chroot[1:4] == [str(tmp_path), "/bin/sh", "-c"]
     assert "--no-install-recommends python3.11 python3.11-venv ca-certificates" in chroot[4]
     assert chroot[4].endswith("apt-get clean && rm -rf /var/lib/apt/lists/*")
+
+
+def test_sbin_tools_are_found_off_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert find_tool("chroot") == "/usr/sbin/chroot"
+    assert find_tool("no-such-tool-anywhere") is None
 
 
 def test_trim_keeps_copyright_notices_only(tmp_path: Path) -> None:
@@ -62,6 +72,6 @@ def test_commit_labels_say_what_the_base_holds(tmp_path: Path) -> None:
 def test_main_names_the_missing_tools(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(base_image.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(base_image, "find_tool", lambda tool: None)
     assert base_image.main([]) == 2
     assert "missing debootstrap, buildah, chroot" in capsys.readouterr().err
