@@ -24,7 +24,7 @@ STACK ?= dev
 FORMAT ?= text
 PORT ?= 3000
 
-.PHONY: audit base-image bench bench-noop bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
+.PHONY: audit base-image bench bench-noop bench-venv bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
         format gate help image init lint lint-workflows plan plots pr-report preview prices promote publish remote-s3 repro \
         retrain retrain-report rollback rollout-check rollout-record run runner-image sbom serve setup sign-image stack-env test test-fast test-rules tools up verify-image
 
@@ -155,10 +155,26 @@ rollback: setup ## Move STACK's stage back to the version it named before and ro
 
 ##@ Benchmarks: ml/bench
 
-# SOAK reaches the program through the environment, never through shell parsing.
-bench: setup ## Benchmark the service against a FastAPI peer and in-process predict [SOAK=seconds]
+# MLServer (the benchmark's second peer) pins fastapi/starlette below BentoML's: it gets its own
+# venv, installed exactly from ml/bench/peers-constraints.txt (a `pip freeze` of it; py-spy too).
+BENCH_VENV := .venv-bench
+BENCH_PEERS := ml/bench/peers-constraints.txt
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): $(BENCH_PEERS)
+	@echo "bench: installing MLServer (the benchmark's peer) into $(BENCH_VENV) (pinned)" >&2
+	@$(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip >&2
+	@$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(BENCH_PEERS) >&2
+	@touch $@
+
+bench-venv: $(BENCH_STAMP) ## Create .venv-bench: MLServer and py-spy for `make bench` (pinned)
+
+# SOAK reaches the program through the environment, never through shell parsing. wrk is Debian's
+# (apt-get install wrk); NO_WRK=1 measures with our own client only.
+bench: setup $(BENCH_STAMP) ## Benchmark the service against MLServer and FastAPI, with our client and wrk [SOAK=seconds] [NO_WRK=1]
 	$(BIN)/dvc repro
-	$(PY) -m ml.bench.run $(if $(SOAK),--soak "$$SOAK")
+	$(PY) -m ml.bench.run $(if $(SOAK),--soak "$$SOAK") $(if $(NO_WRK),--no-wrk)
 
 bench-noop: setup ## Time a `dvc repro` with nothing to do: median of 5 runs, in reports/bench-noop.json [RUNS=5]
 	$(BIN)/dvc repro
@@ -268,11 +284,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # what it built, skopeo copies images, debootstrap makes the local base, uidmap lets a non-root
 # user run buildah/podman, runc starts containers where crun cannot (hybrid cgroups).
 IMAGE_TOOLS := buildah podman skopeo debootstrap uidmap runc
-tools: ## Install the system tools the tests need (promtool, buildah, podman, skopeo, debootstrap) when missing
+# wrk: `make bench`'s second load generator (its test posts to a local server).
+BENCH_TOOLS := wrk
+tools: ## Install the system tools the tests need (promtool, buildah, podman, skopeo, debootstrap, wrk) when missing
 	@command -v promtool >/dev/null || { \
 	  command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus 2.x (brew install prometheus)"; exit 1; }; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install --yes -qq --no-install-recommends prometheus >/dev/null; }
-	@missing="$$(for tool in $(IMAGE_TOOLS); do \
+	@missing="$$(for tool in $(IMAGE_TOOLS) $(BENCH_TOOLS); do \
 	    case $$tool in uidmap) command -v newuidmap >/dev/null || echo uidmap;; \
 	    *) command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || echo $$tool;; esac; done | tr '\n' ' ')"; \
 	  test -z "$$missing" || { \

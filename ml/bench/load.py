@@ -8,18 +8,21 @@ connection) is an error.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from ml.bench.servers import LOGGING, SERVICE
-from ml.core.paths import SAMPLE_REQUEST
+from ml.bench.servers import Endpoint, one_row_body
+
+__all__ = ["LoadResult", "closed_loop", "measure", "one_row_body"]
+
+CLIENT = "aiohttp"
 
 REQUEST_TIMEOUT_S = 30.0
-# Logging off and on each run in this many slices, the later ones after a short lead-in.
+# Every server runs in this many slices, the later ones after a short lead-in.
 SLICES = 8
 SLICE_WARMUP_S = 0.5
 
@@ -54,6 +57,7 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         return {
             "server": self.server,
+            "client": CLIENT,
             "concurrency": self.concurrency,
             "seconds": self.seconds,
             "requests": self.ok,
@@ -67,7 +71,14 @@ class LoadResult:
 
 
 async def closed_loop(
-    url: str, body: bytes, rows: int, server: str, concurrency: int, warmup: float, seconds: float
+    url: str,
+    body: bytes,
+    rows: int,
+    server: str,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    path: str = "/predict",
 ) -> LoadResult:
     """`concurrency` clients, each sending its next request when the previous one is answered."""
     result = LoadResult(server, concurrency, seconds, rows)
@@ -82,7 +93,7 @@ async def closed_loop(
         while (sent := loop.time()) < end:
             outcome = None
             try:
-                async with session.post(f"{url}/predict", data=body, headers=headers) as answer:
+                async with session.post(url + path, data=body, headers=headers) as answer:
                     await answer.read()
                     if answer.status != 200:
                         outcome = f"http {answer.status}"
@@ -102,34 +113,29 @@ async def closed_loop(
     return result
 
 
-def one_row_body() -> tuple[bytes, int]:
-    rows = json.loads(SAMPLE_REQUEST.read_text(encoding="utf-8"))["rows"]
-    return json.dumps({"rows": rows[:1]}).encode("utf-8"), 1
+async def _window(
+    endpoint: Endpoint, name: str, level: int, warmup: float, seconds: float
+) -> LoadResult:
+    return await closed_loop(
+        endpoint.url, endpoint.body, 1, name, level, warmup, seconds, path=endpoint.path
+    )
 
 
-async def _paired_slices(
-    servers: dict[str, str],
+async def _slices(
+    servers: Mapping[str, Endpoint],
     level: int,
     warmup: float,
     seconds: float,
     slices: int,
     lead_in: float,
 ) -> dict[str, LoadResult]:
-    """Logging off and on at one concurrency, in alternating slices merged per server."""
-    body, rows = one_row_body()
-    paired = [name for name in (SERVICE, LOGGING) if name in servers]
+    """Every server at one concurrency, in alternating slices merged per server."""
+    names = list(servers)
     merged: dict[str, LoadResult] = {}
     for index in range(slices):
-        for name in paired if index % 2 == 0 else paired[::-1]:
-            load = await closed_loop(
-                servers[name],
-                body,
-                rows,
-                name,
-                level,
-                lead_in if name in merged else warmup,
-                seconds / slices,
-            )
+        for name in names if index % 2 == 0 else names[::-1]:
+            lead = lead_in if name in merged else warmup
+            load = await _window(servers[name], name, level, lead, seconds / slices)
             if name in merged:
                 merged[name].add(load)
             else:
@@ -138,25 +144,20 @@ async def _paired_slices(
 
 
 async def measure(
-    servers: dict[str, str],
+    servers: Mapping[str, Endpoint],
     concurrency: list[int],
     warmup: float,
     seconds: float,
     slices: int = SLICES,
     lead_in: float = SLICE_WARMUP_S,
 ) -> list[LoadResult]:
-    """Each server at each concurrency for `seconds`; logging off and on in alternating slices
-    (off, on, on, off, ...): a load on the machine that comes and goes then slows both alike."""
-    body, rows = one_row_body()
+    """Each server at each concurrency for `seconds`, all of them in alternating slices (a, b, c,
+    c, b, a, ...): a load on the machine that comes and goes then slows them alike."""
     loads = []
     for level in concurrency:
         print(f"  concurrency {level:>3}:", end="", flush=True)
-        merged = await _paired_slices(servers, level, warmup, seconds, slices, lead_in)
+        merged = await _slices(servers, level, warmup, seconds, slices, lead_in)
         for name in servers:
-            if name not in merged:
-                merged[name] = await closed_loop(
-                    servers[name], body, rows, name, level, warmup, seconds
-                )
             load = merged[name]
             print(f"  {name} {load.requests_per_s:,.0f} req/s", end="", flush=True)
             loads.append(load)

@@ -37,6 +37,9 @@ PACKAGES = (
     "pydantic",
     "pyyaml",
     "orjson",
+    # uvicorn (BentoML's server) runs on these when installed: its event loop and parser in C.
+    "uvloop",
+    "httptools",
     "boto3",
     "pandas",
     "prometheus-client",

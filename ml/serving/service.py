@@ -39,10 +39,11 @@ writable place of a container. The request only queues references; a background 
 and writes, and a failing sink is counted on /metrics, never answered to the client. Shutdown writes
 what is still queued.
 
-`/predict` itself is the batchable method: BentoML's dispatcher merges the rows of concurrent
-requests into one `predict_proba` call (a call costs about the same for 1 row or 64) and splits a
-request larger than `serve.max_batch_size`. Keeping the batching on the public method avoids a
-second trip through the HTTP middleware per request, which an inner batchable method would cost.
+Adaptive batching (ml/serving/batching.py) merges the rows of the requests waiting together into
+one `predict_proba` call (a call costs about the same for 1 row or 64), at most
+`serve.max_batch_size` rows a call, and runs it on the event loop, without BentoML's dispatcher
+and its worker thread; a request that waited over `serve.max_latency_ms` is shed with 503. The
+answer is encoded once, by orjson, with its length: no response model is rebuilt per request.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+import orjson
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from pydantic import (
@@ -71,10 +73,12 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ml.core.features import CLASS_NAMES, FEATURE_DOMAIN, FEATURE_NAMES
 from ml.core.identity import load_identity
 from ml.core.params import load_params
+from ml.serving.batching import Batcher
 from ml.serving.prediction_log import PredictionLogger
 
 PARAMS = load_params()
@@ -184,7 +188,7 @@ class Scorer:
         self.labels = [CLASS_NAMES[int(c)] for c in model.classes_]
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
-    def __call__(self, rows: Sequence[Any]) -> list[Prediction]:
+    def __call__(self, rows: Sequence[Any]) -> Predictions:
         return self.answer(self.features(rows))
 
     def features(self, rows: Sequence[Any]) -> np.ndarray:
@@ -193,15 +197,18 @@ class Scorer:
             [[getattr(row, name) for name in self.attributes] for row in rows], dtype=np.float64
         )
 
-    def answer(self, features: np.ndarray) -> list[Prediction]:
+    def answer(self, features: np.ndarray) -> Predictions:
+        return [
+            Prediction(label=label, probability=probability)
+            for label, probability in self.best(features)
+        ]
+
+    def best(self, features: np.ndarray) -> list[tuple[str, float]]:
+        """The most probable class and its probability per row, as plain Python values."""
         probabilities = self.model.predict_proba(features)
         best = probabilities.argmax(axis=1)
-        return [
-            Prediction(label=self.labels[index], probability=float(probability))
-            for index, probability in zip(
-                best, probabilities[np.arange(len(best)), best], strict=True
-            )
-        ]
+        chosen = probabilities[np.arange(len(best)), best].tolist()
+        return [(self.labels[index], p) for index, p in zip(best.tolist(), chosen, strict=True)]
 
 
 def on_cpu(model: Any) -> Any:
@@ -249,26 +256,35 @@ class Classifier:
     def __init__(self) -> None:
         # In a bento the model name is an alias of the exact version it was built with.
         self.scorer = Scorer(on_cpu(bentoml.sklearn.load_model(MODEL_NAME)))
-        self.predictions = predictions_counter()
+        # One counter child per class, looked up once rather than by label per request.
+        self.predictions = {label: predictions_counter().labels(label) for label in CLASS_NAMES}
         # Created here, in the worker, for the same reason as the counter above.
         self.prediction_log = PredictionLogger.from_env(bento_tag=served_bento_tag())
+        self.batcher = Batcher(
+            self.score,
+            max_rows=SERVE.max_batch_size if SERVE.batching else 1,
+            max_latency_s=SERVE.max_latency_ms / 1000,
+        )
         tune_gc()
 
+    # The schema documents the answer the method encodes itself (OpenAPI, the /docs page).
     @bentoml.api(
-        batchable=SERVE.batching,
-        max_batch_size=SERVE.max_batch_size,
-        max_latency_ms=SERVE.max_latency_ms,
-        input_spec=PredictRequest,
+        input_spec=PredictRequest, output_spec=bentoml.IODescriptor.from_output(Scorer.answer)
     )
-    def predict(self, rows: list[Any]) -> Predictions:
+    async def predict(self, rows: list[Any]) -> Response:
         """The predicted class and its probability for each row, in order."""
+        answers = await self.batcher(rows)
+        return Response(orjson.dumps(answers), media_type="application/json")
+
+    def score(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """One model call for the rows of every request in a batch: counted, logged, answered."""
         features = self.scorer.features(rows)
-        predictions = self.scorer.answer(features)
-        for label, count in Counter(p.label for p in predictions).items():
-            self.predictions.labels(label).inc(count)
+        best = self.scorer.best(features)
+        for label, count in Counter(label for label, _ in best).items():
+            self.predictions[label].inc(count)
         # The array and the answers as they are: serialized on the logger's thread, not here.
-        self.prediction_log.log(features, predictions, columns=self.scorer.columns)
-        return predictions
+        self.prediction_log.log(features, best, columns=self.scorer.columns)
+        return [{"label": label, "probability": probability} for label, probability in best]
 
     @bentoml.on_shutdown
     def flush_prediction_log(self) -> None:

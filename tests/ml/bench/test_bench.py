@@ -21,8 +21,9 @@ from aiohttp import web
 
 from ml.bench import run, soak
 from ml.bench.load import LoadResult, closed_loop, measure, one_row_body
-from ml.bench.report import logging_ratios, ratio_table, table, verdict
-from ml.bench.servers import LOGGING, PEER, SERVICE
+from ml.bench.report import logging_ratios, peer_ratios, peer_table, ratio_table, table, verdict
+from ml.bench.servers import LOGGING, MLSERVER, PEER, SERVICE, Endpoint
+from ml.bench.wrk import WrkResult
 from ml.serving.local import running
 from ml.serving.service import Row, Scorer
 from tests.support.network import free_port
@@ -75,45 +76,79 @@ def result(server: str, concurrency: int, ok: int, errors: int = 0) -> LoadResul
     return load
 
 
-GOOD = [result(SERVICE, 1, 500), result(LOGGING, 1, 480), result(PEER, 1, 900)]
-GOOD += [result(SERVICE, 64, 2000), result(LOGGING, 64, 1800), result(PEER, 64, 1900)]
+def wrk_result(server: str, concurrency: int, ok: int, status_errors: int = 0) -> WrkResult:
+    return WrkResult(
+        server, concurrency, 1.0, 1, ok + status_errors, 1.0, 2.0, {"status": status_errors}
+    )
 
 
-def test_verdict_wants_no_errors_and_at_least_the_peer_at_the_top_concurrency() -> None:
-    assert verdict(GOOD, logged_rows=2280) == []
+GOOD = [result(SERVICE, 1, 1000), result(LOGGING, 1, 960), result(MLSERVER, 1, 700)]
+GOOD += [result(PEER, 1, 900), result(SERVICE, 64, 2000), result(LOGGING, 64, 1800)]
+GOOD += [result(MLSERVER, 64, 1950), result(PEER, 64, 1900)]
+WRK = [wrk_result(SERVICE, 1, 1100), wrk_result(MLSERVER, 1, 800), wrk_result(PEER, 1, 1000)]
 
-    slower = [*GOOD[:3], result(SERVICE, 64, 1500), result(LOGGING, 64, 1450), GOOD[5]]
+
+def test_verdict_wants_no_errors_and_at_least_the_best_peer_everywhere() -> None:
+    assert verdict([*GOOD, *WRK], logged_rows=2760) == []
+
+    slower = [*GOOD[:4], result(SERVICE, 64, 1920), *GOOD[5:]]
     assert verdict(slower) == [
-        "bentoml serves 1500 rows/s at concurrency 64, below the FastAPI peer's 1900"
+        "bentoml serves 1920 req/s at concurrency 64 (aiohttp), 0.98x mlserver's 1950 "
+        "(target: at least 1.0x the best peer)"
     ]
-    failing = [result(LOGGING, 16, 800, errors=3), result(SERVICE, 16, 800, errors=1), *GOOD]
+    by_wrk = [*GOOD, wrk_result(SERVICE, 1, 900), *WRK[1:]]
+    assert verdict(by_wrk) == [
+        "bentoml serves 900 req/s at concurrency 1 (wrk), 0.90x fastapi's 1000 "
+        "(target: at least 1.0x the best peer)"
+    ]
+    failing = [result(LOGGING, 16, 800, errors=3), result(PEER, 16, 700, errors=1), *GOOD]
+    failing += [wrk_result(MLSERVER, 1, 10, status_errors=5), *WRK[::2]]
     assert verdict(failing) == [
-        "bentoml+log at concurrency 16: 3 errors",
-        "bentoml at concurrency 16: 1 errors",
+        "bentoml+log at concurrency 16 (aiohttp): 3 errors",
+        "fastapi at concurrency 16 (aiohttp): 1 errors",
+        "mlserver at concurrency 1 (wrk): 5 errors",
     ]
+
+
+def test_peer_ratios_take_the_best_peer_per_client_and_concurrency() -> None:
+    ratios = peer_ratios([*GOOD, *WRK])
+    assert [(r["client"], r["concurrency"], r["best_peer"], r["ratio"]) for r in ratios] == [
+        ("aiohttp", 1, PEER, 1.111),
+        ("aiohttp", 64, MLSERVER, 1.026),
+        ("wrk", 1, PEER, 1.1),
+    ]
+    assert (
+        peer_table(ratios).splitlines()[2]
+        == "| aiohttp | 1 | 1,000 | fastapi | 900 | 1.11x | 2.0 / 2.0 |"
+    )
+    # Without a peer (or without the bento) at a concurrency there is nothing to compare.
+    assert peer_ratios([result(SERVICE, 16, 10), result(PEER, 64, 10)]) == []
 
 
 def test_verdict_wants_logging_to_keep_ninety_percent_and_every_row() -> None:
     assert logging_ratios(GOOD) == {1: 0.96, 64: 0.9}
-    costly = [*GOOD[:4], result(LOGGING, 64, 1780), GOOD[5]]
+    costly = [*GOOD[:5], result(LOGGING, 64, 1780), *GOOD[6:]]
     assert verdict(costly) == [
         "with prediction logging on, bentoml serves 89.0% of its rows/s at concurrency 64 "
         "(target: at least 90%)"
     ]
-    assert verdict(GOOD, logged_rows=2279) == [
-        "bentoml+log logged 2279 rows, fewer than the 2280 it served"
+    assert verdict(GOOD, logged_rows=2759) == [
+        "bentoml+log logged 2759 rows, fewer than the 2760 it served"
     ]
 
 
 def test_tables_are_markdown_with_a_row_per_run() -> None:
-    lines = table([result(SERVICE, 64, 2000), result(PEER, 64, 1900)]).splitlines()
-    assert lines[0] == "| server | concurrency | req/s | rows/s | p50 ms | p99 ms | errors |"
-    assert lines[2].startswith("| bentoml | 64 | 2,000 | 2,000 |")
+    lines = table([result(SERVICE, 64, 2000), wrk_result(PEER, 64, 1900)]).splitlines()
+    assert lines[0] == (
+        "| server | client | concurrency | req/s | rows/s | p50 ms | p99 ms | errors |"
+    )
+    assert lines[2].startswith("| bentoml | aiohttp | 64 | 2,000 | 2,000 |")
+    assert lines[3] == "| fastapi | wrk | 64 | 1,900 | 1,900 | 1.0 | 2.0 | 0 |"
     assert len(lines) == 4
     assert ratio_table(GOOD).splitlines() == [
         "| concurrency | log off req/s | log on req/s | on/off |",
         "|---|---|---|---|",
-        "| 1 | 500 | 480 | 96.0% |",
+        "| 1 | 1,000 | 960 | 96.0% |",
         "| 64 | 2,000 | 1,800 | 90.0% |",
     ]
 
@@ -124,11 +159,24 @@ def test_main_writes_the_report_and_prints_the_verdict(
     """`make bench` end to end, its servers and measurements replaced by fixed results."""
 
     @contextmanager
-    def servers(bento: str, log_dir: Path, peer_workers: int) -> Iterator[dict[str, str]]:
-        yield {name: f"http://{name}" for name in (SERVICE, LOGGING, PEER)}
+    def servers(
+        bento: str, log_dir: Path, peer_workers: int, venv: Path
+    ) -> Iterator[dict[str, Endpoint]]:
+        names = (SERVICE, LOGGING, MLSERVER, PEER)
+        yield {name: Endpoint(f"http://{name}", "/predict", b"{}") for name in names}
 
     async def loads(*_: object) -> list[LoadResult]:
         return GOOD
+
+    def wrk_loads(servers: dict[str, Endpoint], *_: object) -> list[WrkResult]:
+        assert list(servers) == [SERVICE, MLSERVER, PEER]  # the logging bento is ours only
+        return WRK
+
+    versions = {
+        SERVICE: {"bentoml": "1.4.0", "uvloop": "0.21.0", "httptools": "0.6.4"},
+        MLSERVER: {"mlserver": "1.7.1", "uvloop": "0.21.0", "httptools": ""},
+        PEER: {"fastapi": "0.115.0", "uvloop": "", "httptools": ""},
+    }
 
     overhead = dict.fromkeys(
         ("rows_per_s_predict", "rows_per_s_predict_and_log", "overhead_percent", "log_call_us"), 1.0
@@ -138,7 +186,9 @@ def test_main_writes_the_report_and_prints_the_verdict(
     monkeypatch.setattr(run, "measure_overhead", lambda: overhead)
     monkeypatch.setattr(run, "bench_servers", servers)
     monkeypatch.setattr(run, "measure", loads)
-    monkeypatch.setattr(run, "logged_rows", lambda folder: 2280)
+    monkeypatch.setattr(run, "measure_wrk", wrk_loads)
+    monkeypatch.setattr(run, "bench_versions", lambda venv: versions)
+    monkeypatch.setattr(run, "logged_rows", lambda folder: 2760)
     output = tmp_path / "bench.json"
     run.main(["--bento", "clf:abc", "--output", str(output)])
 
@@ -146,9 +196,11 @@ def test_main_writes_the_report_and_prints_the_verdict(
     assert list(report) == [
         "bento",
         "cpus",
+        "versions",
         "rows_per_request",
         "warmup_s",
         "load",
+        "peer_ratios",
         "prediction_log",
         "predict_rows_per_s",
         "noop_repro_s",
@@ -156,12 +208,16 @@ def test_main_writes_the_report_and_prints_the_verdict(
     ]
     assert report["bento"] == "clf:abc" and report["problems"] == []
     assert report["prediction_log"]["on_off_ratio"] == {"1": 0.96, "64": 0.9}
-    assert report["prediction_log"]["rows_logged"] == 2280
+    assert report["prediction_log"]["rows_logged"] == 2760
     assert report["predict_rows_per_s"] == {"1": 1000, "64": 64000}
     assert report["noop_repro_s"] == 1.23
-    assert len(report["load"]) == len(GOOD)
+    assert report["cpus"] == os.cpu_count() and report["versions"] == versions
+    assert len(report["load"]) == len(GOOD) + len(WRK)
+    assert [row["client"] for row in report["peer_ratios"]] == ["aiohttp", "aiohttp", "wrk"]
     printed = capsys.readouterr().out
-    assert "| server | concurrency |" in printed and "no-op `dvc repro`: 1.23 s" in printed
+    assert "| server | client | concurrency |" in printed and "no-op `dvc repro`: 1.23 s" in printed
+    assert "| client | concurrency | bentoml req/s | best peer |" in printed
+    assert "mlserver uvloop 0.21.0 / h11, fastapi asyncio / h11" in printed
     assert printed.rstrip().endswith(f"targets met\nwrote {output}")
 
 
@@ -176,7 +232,8 @@ async def interleaved_windows() -> tuple[list[LoadResult], dict[str, list[float]
             arrivals[name].append(asyncio.get_running_loop().time())
             return web.Response(text="[]")
 
-        runner, urls[name] = await predict_server(handler)
+        runner, url = await predict_server(handler)
+        urls[name] = Endpoint(url, "/predict", b"{}")
         runners.append(runner)
     try:
         return await measure(urls, [2], warmup=0.1, seconds=0.4, slices=4, lead_in=0.05), arrivals
@@ -185,14 +242,13 @@ async def interleaved_windows() -> tuple[list[LoadResult], dict[str, list[float]
             await runner.cleanup()
 
 
-def test_logging_off_and_on_are_measured_in_alternating_slices() -> None:
+def test_the_servers_are_measured_in_alternating_slices() -> None:
     loads, arrivals = asyncio.run(interleaved_windows())
     assert [load.server for load in loads] == [SERVICE, LOGGING, PEER]
     assert all(load.seconds == pytest.approx(0.4) and load.ok > 0 for load in loads)
-    # off, on, on, off, ...: each of the two is served both before and after the other.
-    off, on = arrivals[SERVICE], arrivals[LOGGING]
-    assert min(off) < min(on) < max(on) < max(off)
-    assert min(arrivals[PEER]) > max(off)  # the peer alone, afterwards
+    # a, b, c, c, b, a, ...: each server is served both before and after every other.
+    off, on, peer = arrivals[SERVICE], arrivals[LOGGING], arrivals[PEER]
+    assert min(off) < min(on) < min(peer) < max(peer) < max(on) < max(off)
 
 
 @pytest.mark.slow
