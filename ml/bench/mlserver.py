@@ -18,16 +18,20 @@ import json
 import os
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ml.core.paths import REPO_ROOT
-from ml.serving.local import LOCALHOST, STARTUP_TIMEOUT_S, ServerStartError, free_port, stop
+from ml.serving.local import (
+    LOCALHOST,
+    STARTUP_TIMEOUT_S,
+    ServerStartError,
+    free_port,
+    stop,
+    wait_ready,
+)
 
 PEER_VENV = REPO_ROOT / ".venv-bench"
 MODEL_NAME = "classifier"
@@ -86,22 +90,6 @@ def write_config(folder: Path, model_file: Path, port: int, workers: int) -> Non
     (folder / "model-settings.json").write_text(json.dumps(model, indent=2), encoding="utf-8")
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
-            raise ServerStartError(f"MLServer exited with {process.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(url + READY_PATH, timeout=2) as answer:  # noqa: S310
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise ServerStartError(f"MLServer not ready after {STARTUP_TIMEOUT_S:.0f} s (log: {log})")
-
-
 @contextmanager
 def running_mlserver(
     model_file: Path, workers: int, env: Mapping[str, str], venv: Path = PEER_VENV
@@ -127,7 +115,7 @@ def running_mlserver(
             )
         try:
             url = f"http://{LOCALHOST}:{port}"
-            _wait_ready(url, process, log)
+            wait_ready(url, process, log, STARTUP_TIMEOUT_S, READY_PATH)
             yield url
         finally:
             stop(process)

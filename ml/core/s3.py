@@ -1,4 +1,4 @@
-"""S3 access shared by the prediction-log writer and the drift check's readers."""
+"""S3 access shared by the prediction-log writer, the drift check's readers and the registry."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ def s3_client(attempts: int = 3) -> Any:
         connect_timeout=5, read_timeout=15, retries={"max_attempts": attempts, "mode": "standard"}
     )
     return boto3.client("s3", config=config)
+
+
+# S3's codes for a key that is not there: GetObject says NoSuchKey, HeadObject a bare 404.
+MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def error_code(error: Exception) -> str:
+    """The code of botocore's ClientError (`response["Error"]["Code"]`), "" for anything else."""
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_missing_key(error: Exception) -> bool:
+    """Whether the S3 error says the key (or object) is not there."""
+    return error_code(error) in MISSING_KEY_CODES
 
 
 def split_s3_url(url: str) -> tuple[str, str]:

@@ -39,6 +39,7 @@ from ml.core.artifacts import (
     split_tag,
 )
 from ml.core.paths import REPO_ROOT
+from ml.core.s3 import error_code, is_missing_key
 from ml.core.yaml_file import ConfigFileError, load_mapping, mapping_at
 
 CANDIDATE = "candidate"
@@ -134,10 +135,6 @@ def current_commit(root: Path = REPO_ROOT) -> str | None:
     return result.stdout.strip() or None
 
 
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def read_alias(bucket: str, model: str, alias: str, s3: Any = None) -> AliasState:
     if alias not in ALIASES:
         raise ShipError(f"unknown alias {alias!r} (aliases: {', '.join(ALIASES)})")
@@ -145,7 +142,7 @@ def read_alias(bucket: str, model: str, alias: str, s3: Any = None) -> AliasStat
     try:
         response = s3.get_object(Bucket=bucket, Key=alias_key(model, alias))
     except ClientError as error:
-        if _error_code(error) in {"NoSuchKey", "404", "NotFound"}:
+        if is_missing_key(error):
             return AliasState(model, alias, None, None)
         raise ShipError(f"cannot read {alias} of {model} in s3://{bucket}: {error}") from None
     record = AliasRecord.from_json(response["Body"].read())
@@ -215,7 +212,7 @@ def move_alias(bucket: str, state: AliasState, record: AliasRecord, s3: Any = No
             **condition,
         )
     except ClientError as error:
-        if _error_code(error) in _LOST:
+        if error_code(error) in _LOST:
             raise _conflict(bucket, state, record, s3) from None
         raise ShipError(f"cannot move {record.alias} in s3://{bucket}: {error}") from None
     s3.put_object(

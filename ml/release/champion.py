@@ -25,12 +25,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ml.core.artifacts import alias_key, model_key
 from ml.core.paths import REPO_ROOT
-from ml.core.s3 import s3_client
+from ml.core.s3 import error_code, is_missing_key, s3_client
 
 PRODUCTION = "production"
 Source = Literal["file", "registry", "none"]
-# S3's codes for a key that is not there (GetObject says NoSuchKey, HeadObject 404).
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class ChampionError(RuntimeError):
@@ -94,8 +92,8 @@ def _get(s3: Any, bucket: str, key: str) -> bytes | None:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in _MISSING:
+        code = error_code(error)
+        if is_missing_key(error):
             return None
         hint = ""
         if code in {"AccessDenied", "403"}:

@@ -52,6 +52,7 @@ from ml.core.artifacts import (
 from ml.core.cli import emit
 from ml.core.identity import COST_LABEL_KEYS
 from ml.core.paths import TRAIN_FILE, use_repo_bentoml_home
+from ml.core.s3 import is_missing_key
 from ml.release.aliases import CANDIDATE, mark_candidate
 
 # S3 allows ten tags per object: the cost labels plus which bento this is.
@@ -95,7 +96,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing_key(error):
             return False
         raise
     return True

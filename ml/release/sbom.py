@@ -48,6 +48,7 @@ from packageurl import PackageURL
 from ml.core.artifacts import ShipError, artifacts_bucket, bento_tag, sbom_key, split_tag
 from ml.core.cli import emit
 from ml.core.identity import COST_LABEL_KEYS
+from ml.core.s3 import is_missing_key
 from ml.release.containers import BUILDER_ENV, choose_builder, image_runner, run_command
 from ml.release.publish import read_entry
 
@@ -238,7 +239,7 @@ def _read(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing_key(error):
             return None
         raise
 

@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ml.core.artifacts import ShipError, artifacts_bucket, write_summary
 from ml.core.identity import load_identity
+from ml.core.s3 import is_missing_key
 
 SIGNATURE_PREFIX = "signatures"
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -145,7 +146,7 @@ def read_bundle(image: str, bucket: str, s3: Any = None) -> bytes:
         body = (s3 or boto3.client("s3")).get_object(Bucket=bucket, Key=key)["Body"]
         return body.read()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if is_missing_key(error):
             raise SignatureError(
                 f"{image}: no signature in the registry (s3://{bucket}/{key}); "
                 "rollout.yml's `make sign-image` signs what `make image` pushed"

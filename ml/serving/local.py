@@ -115,13 +115,16 @@ def serve_command(bento: str, port: int, host: str = LOCALHOST) -> list[str]:
     return [sys.executable, "-m", "bentoml", "serve", bento, "--host", host, "--port", str(port)]
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float, path: str = "/readyz"
+) -> None:
+    """Until `url` + `path` answers 200; a server that exits or never gets there is an error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerStartError(f"the server exited with {process.returncode}:\n{_tail(log)}")
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:  # noqa: S310
+            with urllib.request.urlopen(f"{url}{path}", timeout=2) as answer:  # noqa: S310
                 if answer.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,21 +26,8 @@ from ml.bench.servers import LOGGING, MLSERVER, PEER, SERVICE, Endpoint
 from ml.bench.wrk import WrkResult
 from ml.serving.local import running
 from ml.serving.service import Row, Scorer
-from tests.support.network import free_port
+from tests.support.network import free_port, predict_server
 from tests.support.packaging import write_inputs
-
-
-async def predict_server(
-    handler: Callable[[web.Request], Awaitable[web.Response]],
-) -> tuple[web.AppRunner, str]:
-    """A server answering POST /predict with `handler` on a free local port, and its URL."""
-    app = web.Application()
-    app.router.add_post("/predict", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
 
 
 async def load_against_flaky_server(concurrency: int) -> LoadResult:

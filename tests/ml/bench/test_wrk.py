@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ml.bench import wrk
 from ml.bench.wrk import WrkError, command, lua_string, parse, run_wrk, script
-from tests.support.network import free_port
+from tests.support.network import predict_server
 
 
 @pytest.mark.parametrize(
@@ -78,14 +78,9 @@ def test_wrk_posts_the_body_and_counts_non_2xx_answers_as_errors() -> None:
         return web.Response(status=200 if len(bodies) % 2 else 503, text="[]")
 
     async def serve_and_run() -> wrk.WrkResult:
-        app = web.Application()
-        app.router.add_post("/predict", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner, base = await predict_server(handler)
         try:
-            url = f"http://127.0.0.1:{port}/predict"
+            url = f"{base}/predict"
             return await asyncio.to_thread(run_wrk, url, b'{"rows": [1]}', "flaky", 2, 1)
         finally:
             await runner.cleanup()
