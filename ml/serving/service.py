@@ -13,7 +13,7 @@ Answer: one object per row, in order: the predicted class name and its probabili
 
 A bad body never reaches the model nor the prediction log: malformed JSON, a missing or unknown
 feature, a string, null, NaN or Infinity, a value outside the feature's domain (a negative area,
-1e308), an empty or oversized `rows` list get HTTP 400 with BentoML's validation answer, whose
+1e308), an empty or oversized `rows` list get HTTP 400 with pydantic's validation answer, whose
 `detail` names each problem's place (`["rows", 3, "mean radius"]`) and what is wrong (a body too
 large to be valid gets 413 unread):
 
@@ -44,6 +44,10 @@ one `predict_proba` call (a call costs about the same for 1 row or 64), at most
 `serve.max_batch_size` rows a call, and runs it on the event loop, without BentoML's dispatcher
 and its worker thread; a request that waited over `serve.max_latency_ms` is shed with 503. The
 answer is encoded once, by orjson, with its length: no response model is rebuilt per request.
+
+Over HTTP, `POST /predict` is answered by an ASGI middleware (ml/serving/endpoint.py) inside
+BentoML's metrics, tracing, timeout and concurrency-limit middlewares, which skips the per-request
+work of BentoML's route; the `predict` API below declares the same contract for OpenAPI and /docs.
 """
 
 from __future__ import annotations
@@ -54,13 +58,11 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
-from http import HTTPStatus
 from typing import Annotated, Any
 
 import bentoml
 import numpy as np
 import orjson
-from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from pydantic import (
     BaseModel,
@@ -72,13 +74,13 @@ from pydantic import (
     create_model,
 )
 from pydantic_core import core_schema
-from starlette.requests import Request
 from starlette.responses import Response
 
 from ml.core.features import CLASS_NAMES, FEATURE_DOMAIN, FEATURE_NAMES
 from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.serving.batching import Batcher
+from ml.serving.endpoint import PredictEndpoint, Route
 from ml.serving.prediction_log import PredictionLogger
 
 PARAMS = load_params()
@@ -131,26 +133,12 @@ Row = create_model(
 Rows = Annotated[list[Row], Field(min_length=1, max_length=SERVE.max_rows)]
 
 
-class BodyTooLargeError(BentoMLException):
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
 class PredictRequest(bentoml.IODescriptor):
     """The body of /predict: `rows`, 1 to serve.max_rows rows of the 30 features."""
 
     model_config = ConfigDict(extra="forbid")
 
     rows: Rows
-
-    @classmethod
-    async def from_http_request(cls, request: Request, serde: Any) -> PredictRequest:
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise BodyTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-        # ValidationError becomes BentoML's 400 answer listing each error's place and message.
-        return cls.model_validate_json(bytes(body) or b"{}")
 
 
 class Prediction(BaseModel):
@@ -265,9 +253,11 @@ class Classifier:
             max_rows=SERVE.max_batch_size if SERVE.batching else 1,
             max_latency_s=SERVE.max_latency_ms / 1000,
         )
+        PREDICT_ROUTE.answer = self.answer
         tune_gc()
 
-    # The schema documents the answer the method encodes itself (OpenAPI, the /docs page).
+    # The declared API: its schema (OpenAPI, the /docs page) and in-process calls. Over HTTP,
+    # PredictEndpoint answers POST /predict the same way, without BentoML's per-request route.
     @bentoml.api(
         input_spec=PredictRequest, output_spec=bentoml.IODescriptor.from_output(Scorer.answer)
     )
@@ -275,6 +265,11 @@ class Classifier:
         """The predicted class and its probability for each row, in order."""
         answers = await self.batcher(rows)
         return Response(orjson.dumps(answers), media_type="application/json")
+
+    async def answer(self, body: bytes) -> bytes:
+        """The JSON answer to a /predict body; a bad one raises pydantic's ValidationError."""
+        request = PredictRequest.model_validate_json(body or b"{}")
+        return orjson.dumps(await self.batcher(request.rows))
 
     def score(self, rows: list[Any]) -> list[dict[str, Any]]:
         """One model call for the rows of every request in a batch: counted, logged, answered."""
@@ -290,6 +285,11 @@ class Classifier:
     def flush_prediction_log(self) -> None:
         """Write what is still queued before the worker exits."""
         self.prediction_log.close()
+
+
+# The middleware sits inside BentoML's metrics, tracing, timeout and concurrency limits.
+PREDICT_ROUTE = Route("/predict", MAX_BODY_BYTES, server=f"BentoML Service/{Classifier.name}")
+Classifier.add_asgi_middleware(PredictEndpoint, route=PREDICT_ROUTE)
 
 
 def served_bento_tag() -> str:

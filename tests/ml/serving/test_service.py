@@ -152,8 +152,12 @@ def test_metrics_count_predictions_by_class_across_workers(served: Served) -> No
     assert {name: after[name] - before[name] for name in CLASS_NAMES} == {
         name: labels.count(name) for name in CLASS_NAMES
     }
+    # BentoML's request metrics still see /predict, answered by ml/serving/endpoint.py.
+    assert predict(served, b"{}").status_code == 400
     text = served.client.get(f"{served.url}/metrics").text
-    assert 'bentoml_service_request_total{endpoint="/predict",http_response_code="200"' in text
+    for code in ("200", "400"):
+        assert f'request_total{{endpoint="/predict",http_response_code="{code}"' in text
+    assert 'bentoml_service_request_duration_seconds_count{endpoint="/predict"' in text
 
 
 @pytest.mark.slow
