@@ -80,7 +80,7 @@ from ml.core.features import CLASS_NAMES, FEATURE_DOMAIN, FEATURE_NAMES
 from ml.core.identity import load_identity
 from ml.core.params import load_params
 from ml.serving.batching import Batcher
-from ml.serving.endpoint import PredictEndpoint, Route
+from ml.serving.endpoint import PredictEndpoint, Route, validation_detail
 from ml.serving.prediction_log import PredictionLogger
 
 PARAMS = load_params()
@@ -268,8 +268,7 @@ class Classifier:
 
     async def answer(self, body: bytes) -> bytes:
         """The JSON answer to a /predict body; a bad one raises pydantic's ValidationError."""
-        request = PredictRequest.model_validate_json(body or b"{}")
-        return orjson.dumps(await self.batcher(request.rows))
+        return orjson.dumps(await self.batcher(parse_request(body).rows))
 
     def score(self, rows: list[Any]) -> list[dict[str, Any]]:
         """One model call for the rows of every request in a batch: counted, logged, answered."""
@@ -298,10 +297,15 @@ def served_bento_tag() -> str:
     return "" if bento is None else str(bento.tag)
 
 
+def parse_request(body: bytes) -> PredictRequest:
+    """A /predict body as the service reads it, whatever its Content-Type: JSON, empty as {}."""
+    return PredictRequest.model_validate_json(body or b"{}")
+
+
 def validation_errors(body: bytes) -> list[dict[str, Any]]:
     """The errors the service answers for a body, without a server (empty when it is valid)."""
     try:
-        PredictRequest.model_validate_json(body or b"{}")
+        parse_request(body)
     except ValidationError as error:
-        return error.errors(include_context=False, include_input=False, include_url=False)
+        return validation_detail(error)
     return []
