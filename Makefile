@@ -24,7 +24,7 @@ STACK ?= dev
 FORMAT ?= text
 PORT ?= 3000
 
-.PHONY: audit base-image bench bench-noop bench-venv bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
+.PHONY: audit base-image bench bench-noop bench-profile bench-venv bento-archive bento-import bootstrap-state ci ci-repro ci-tools clean constraints cost docs drift \
         format gate help image init lint lint-workflows plan plots pr-report preview prices promote publish remote-s3 repro \
         retrain retrain-report rollback rollout-check rollout-record run runner-image sbom serve setup sign-image stack-env test test-fast test-rules tools up verify-image
 
@@ -175,6 +175,10 @@ bench-venv: $(BENCH_STAMP) ## Create .venv-bench: MLServer and py-spy for `make 
 bench: setup $(BENCH_STAMP) ## Benchmark the service against MLServer and FastAPI, with our client and wrk [SOAK=seconds] [NO_WRK=1]
 	$(BIN)/dvc repro
 	$(PY) -m ml.bench.run $(if $(SOAK),--soak "$$SOAK") $(if $(NO_WRK),--no-wrk)
+
+bench-profile: setup $(BENCH_STAMP) ## Where one worker's time goes per request at concurrency 1 (py-spy under wrk), in reports/bench-profile.json
+	$(BIN)/dvc repro
+	$(PY) -m ml.bench.profile
 
 bench-noop: setup ## Time a `dvc repro` with nothing to do: median of 5 runs, in reports/bench-noop.json [RUNS=5]
 	$(BIN)/dvc repro
