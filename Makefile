@@ -49,8 +49,14 @@ run: setup ## The whole ML loop locally: dvc repro, the champion/challenger gate
 	$(PY) -m ml.release.gate
 	$(PY) -m ml.serving.demo
 
-test: setup tools lint ## Lint, type-check and run the whole test suite
-	$(BIN)/pytest
+# pytest-xdist runs the test files side by side, a worker per core (TEST_WORKERS=0: in one
+# process), as a serial run keeps only one core busy. loadfile keeps a file's tests on one worker,
+# so its module fixtures (servers, copies of the repository) are made once.
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+
+test: setup tools lint ## Lint, type-check and run the whole test suite [TEST_WORKERS=n]
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 setup: $(STAMP) ## Create .venv and install the project with its dev tools (pinned)
 
@@ -263,8 +269,8 @@ test-rules: ## promtool: check the alert rules and run their unit tests (apt-get
 
 ##@ Quality
 
-test-fast: setup ## The tests without the slow end-to-end ones
-	$(BIN)/pytest -m 'not slow'
+test-fast: setup ## The tests without the slow end-to-end ones [TEST_WORKERS=n]
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m 'not slow'
 
 lint: setup lint-workflows ## ruff, pyright over infra/, the import contracts, actionlint and zizmor
 	$(BIN)/ruff check .

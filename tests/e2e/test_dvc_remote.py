@@ -104,6 +104,9 @@ def test_an_unreachable_remote_fails_and_keeps_local_data(
 # A hang guard, not a timing assertion: without the timeouts a silent endpoint holds each of
 # s3fs's 5 tries for botocore's 60 s default read timeout, past this.
 HANG_GUARD_S = 120
+# The silent endpoint's read timeout, set through `make remote-s3`'s knob: 5 tries of the
+# shipped 10 s would spend most of a minute saying what 2 s says.
+SILENT_READ_TIMEOUT_S = 2
 
 
 @pytest.fixture
@@ -149,16 +152,37 @@ def test_a_faulty_s3_endpoint_ends_push_with_an_error_and_keeps_local_data(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
+    knobs: list[str] = []
     if fault == "dead port":
         endpoint, expected, env = f"http://127.0.0.1:{free_port()}", "Could not connect", {}
     else:
         # One attempt per s3fs try (botocore's AWS_MAX_ATTEMPTS, what the README names).
         endpoint, env = request.getfixturevalue("silent_endpoint"), {"AWS_MAX_ATTEMPTS": "1"}
         expected = "Read timeout on endpoint URL"
+        knobs = [f"S3_READ_TIMEOUT={SILENT_READ_TIMEOUT_S}"]
     repo = clone_repo(pipeline_run.repo, tmp_path / "repo")
     repo.run(
-        "make", "-o", "setup", "remote-s3", f"BIN={BIN}", f"BUCKET={BUCKET}", f"ENDPOINT={endpoint}"
+        "make",
+        "-o",
+        "setup",
+        "remote-s3",
+        f"BIN={BIN}",
+        f"BUCKET={BUCKET}",
+        f"ENDPOINT={endpoint}",
+        *knobs,
     )
+    timeouts = {
+        key: value
+        for key, _, value in (
+            line.partition("=") for line in repo.dvc("config", "--list").stdout.split()
+        )
+        if key in ("remote.s3.connect_timeout", "remote.s3.read_timeout")
+    }
+    read_timeout = SILENT_READ_TIMEOUT_S if knobs else 10  # the Makefile's default, the README's
+    assert timeouts == {
+        "remote.s3.connect_timeout": "5",
+        "remote.s3.read_timeout": f"{read_timeout}",
+    }
     before = (fingerprints(repo, CACHED), _cache_fingerprint(repo))
 
     started = time.monotonic()
