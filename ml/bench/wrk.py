@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 from ml.bench.servers import Endpoint
 
 WRK_TIMEOUT_S = 30
+# Each server's measured seconds run in this many alternating slices of whole seconds.
+WRK_SLICES = 4
 ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
 # The JSON line the script's done() prints: requests, microseconds, errors, latency percentiles.
 RESULT_LINE = (
@@ -174,22 +177,48 @@ def wrk_version() -> str:
     return (result.stdout or result.stderr).splitlines()[0].strip()
 
 
+def merged(slices: Sequence[WrkResult]) -> WrkResult:
+    """One server's slices as one result: requests, time and errors added up; p50 the median of
+    the slices' p50s, p99 the highest slice's (wrk reports percentiles, not latencies)."""
+    first = slices[0]
+    return WrkResult(
+        server=first.server,
+        concurrency=first.concurrency,
+        seconds=sum(part.seconds for part in slices),
+        rows_per_request=first.rows_per_request,
+        requests=sum(part.requests for part in slices),
+        p50_ms=statistics.median(part.p50_ms for part in slices),
+        p99_ms=max(part.p99_ms for part in slices),
+        errors={kind: sum(part.errors.get(kind, 0) for part in slices) for kind in ERROR_KINDS},
+    )
+
+
 def measure_wrk(
-    servers: Mapping[str, Endpoint], concurrency: Sequence[int], warmup: float, seconds: float
+    servers: Mapping[str, Endpoint],
+    concurrency: Sequence[int],
+    warmup: float,
+    seconds: float,
+    slices: int = WRK_SLICES,
 ) -> list[WrkResult]:
-    """wrk against each server at each concurrency: a warm-up run, then the measured one; the
-    servers' order turns at each concurrency, so none is always measured first."""
+    """wrk against each server at each concurrency: a warm-up run each, then `seconds` each in
+    alternating slices (a, b, c, c, b, a, ...), as our client measures, so that a slower minute
+    of the machine slows every server alike."""
     results = []
-    for index, level in enumerate(concurrency):
-        names = list(servers) if index % 2 == 0 else list(servers)[::-1]
+    names = list(servers)
+    for level in concurrency:
         print(f"  wrk, concurrency {level:>3}:", end="", flush=True)
-        measured = {}
+        if warmup > 0:
+            for name in names:
+                run_wrk(servers[name].target, servers[name].body, name, level, warmup)
+        parts: dict[str, list[WrkResult]] = {name: [] for name in names}
+        for index in range(slices):
+            for name in names if index % 2 == 0 else names[::-1]:
+                endpoint = servers[name]
+                part = run_wrk(endpoint.target, endpoint.body, name, level, seconds / slices)
+                parts[name].append(part)
+        measured = {name: merged(parts[name]) for name in names}
         for name in names:
-            endpoint = servers[name]
-            if warmup > 0:
-                run_wrk(endpoint.target, endpoint.body, name, level, warmup)
-            measured[name] = run_wrk(endpoint.target, endpoint.body, name, level, seconds)
             print(f"  {name} {measured[name].requests_per_s:,.0f} req/s", end="", flush=True)
         print(f", {sum(sum(r.errors.values()) for r in measured.values())} errors")
-        results += [measured[name] for name in servers]
+        results += [measured[name] for name in names]
     return results

@@ -11,7 +11,18 @@ import pytest
 from aiohttp import web
 
 from ml.bench import wrk
-from ml.bench.wrk import WrkError, command, lua_string, parse, run_wrk, script
+from ml.bench.servers import Endpoint
+from ml.bench.wrk import (
+    WrkError,
+    WrkResult,
+    command,
+    lua_string,
+    measure_wrk,
+    merged,
+    parse,
+    run_wrk,
+    script,
+)
 from tests.support.network import predict_server
 
 
@@ -48,6 +59,47 @@ def test_results_are_parsed_from_the_last_result_line() -> None:
     assert (summary["p50_ms"], summary["p99_ms"]) == (0.9, 4.1)
     with pytest.raises(WrkError, match="no result line"):
         parse("unable to connect to 127.0.0.1:1 Connection refused\n", "bentoml", 1, 1)
+
+
+def _slice(
+    server: str, requests: int, p50_ms: float, p99_ms: float, status: int, level: int = 1
+) -> WrkResult:
+    errors = {kind: 0 for kind in wrk.ERROR_KINDS} | {"status": status}
+    return WrkResult(server, level, 2.0, 1, requests, p50_ms, p99_ms, errors)
+
+
+def test_slices_merge_into_one_result_per_server() -> None:
+    slices = [_slice("fastapi", 1000, 1.0, 3.0, 0), _slice("fastapi", 1400, 1.4, 2.5, 4)]
+    slices.append(_slice("fastapi", 1200, 1.2, 9.0, 0))
+    result = merged(slices)
+    assert (result.requests, result.ok, result.seconds) == (3600, 3596, 6.0)
+    assert result.requests_per_s == pytest.approx(3596 / 6)
+    # The median slice's p50; the worst slice's p99 (wrk gives percentiles, not latencies).
+    assert (result.p50_ms, result.p99_ms, result.errors["status"]) == (1.2, 9.0, 4)
+
+
+def test_servers_are_measured_in_alternating_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int, float]] = []
+
+    def fake_run(url: str, body: bytes, server: str, level: int, seconds: float) -> WrkResult:
+        calls.append((server, level, seconds))
+        return _slice(server, 100 * len(calls), 1.0, 2.0, 0, level)
+
+    monkeypatch.setattr(wrk, "run_wrk", fake_run)
+    servers = {name: Endpoint(f"http://127.0.0.1:1/{name}", "/predict", b"{}") for name in "ab"}
+    results = measure_wrk(servers, [1, 16], warmup=1, seconds=8, slices=4)
+    # Per concurrency: a warm-up each, then a, b, b, a, a, b, b, a of 2 s each.
+    order = ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert calls[:10] == [("a", 1, 1), ("b", 1, 1)] + [(name, 1, 2.0) for name in order]
+    assert [server for server, level, _ in calls[10:]] == ["a", "b", *order]
+    assert [(r.server, r.concurrency, r.seconds) for r in results] == [
+        ("a", 1, 8.0),
+        ("b", 1, 8.0),
+        ("a", 16, 8.0),
+        ("b", 16, 8.0),
+    ]
+    # a's four measured slices at concurrency 1 were calls 3, 6, 7 and 10.
+    assert results[0].requests == 100 * (3 + 6 + 7 + 10)
 
 
 def test_the_command_uses_one_thread_and_whole_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
