@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from ml.bench.servers import Endpoint, one_row_body
+from ml.bench.servers import Endpoint, one_row_body, slice_order
 
 __all__ = ["LoadResult", "closed_loop", "measure", "one_row_body"]
 
@@ -130,16 +130,14 @@ async def _slices(
     lead_in: float,
 ) -> dict[str, LoadResult]:
     """Every server at one concurrency, in alternating slices merged per server."""
-    names = list(servers)
     merged: dict[str, LoadResult] = {}
-    for index in range(slices):
-        for name in names if index % 2 == 0 else names[::-1]:
-            lead = lead_in if name in merged else warmup
-            load = await _window(servers[name], name, level, lead, seconds / slices)
-            if name in merged:
-                merged[name].add(load)
-            else:
-                merged[name] = load
+    for name in slice_order(list(servers), slices):
+        lead = lead_in if name in merged else warmup
+        load = await _window(servers[name], name, level, lead, seconds / slices)
+        if name in merged:
+            merged[name].add(load)
+        else:
+            merged[name] = load
     return merged
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,13 @@ class Endpoint:
     @property
     def target(self) -> str:
         return self.url + self.path
+
+
+def slice_order(names: Sequence[str], slices: int) -> Iterator[str]:
+    """The servers' turns over `slices` slices: a, b, c, then c, b, a, and so on, so that a load
+    on the machine that comes and goes slows them alike."""
+    for index in range(slices):
+        yield from names if index % 2 == 0 else names[::-1]
 
 
 def one_row_body() -> tuple[bytes, int]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml.bench.servers import Endpoint
+from ml.bench.servers import Endpoint, slice_order
 
 WRK_TIMEOUT_S = 30
 # Each server's measured seconds run in this many alternating slices of whole seconds.
@@ -201,8 +201,7 @@ def measure_wrk(
     slices: int = WRK_SLICES,
 ) -> list[WrkResult]:
     """wrk against each server at each concurrency: a warm-up run each, then `seconds` each in
-    alternating slices (a, b, c, c, b, a, ...), as our client measures, so that a slower minute
-    of the machine slows every server alike."""
+    alternating slices (`slice_order`), as our client measures."""
     results = []
     names = list(servers)
     for level in concurrency:
@@ -211,11 +210,11 @@ def measure_wrk(
             for name in names:
                 run_wrk(servers[name].target, servers[name].body, name, level, warmup)
         parts: dict[str, list[WrkResult]] = {name: [] for name in names}
-        for index in range(slices):
-            for name in names if index % 2 == 0 else names[::-1]:
-                endpoint = servers[name]
-                part = run_wrk(endpoint.target, endpoint.body, name, level, seconds / slices)
-                parts[name].append(part)
+        for name in slice_order(names, slices):
+            endpoint = servers[name]
+            parts[name].append(
+                run_wrk(endpoint.target, endpoint.body, name, level, seconds / slices)
+            )
         measured = {name: merged(parts[name]) for name in names}
         for name in names:
             print(f"  {name} {measured[name].requests_per_s:,.0f} req/s", end="", flush=True)
