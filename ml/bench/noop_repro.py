@@ -166,7 +166,15 @@ def versions() -> dict[str, str]:
     return found
 
 
-def print_summary(report: dict[str, Any]) -> None:
+def noop_report(
+    runs: int = 5, warmup: int = 1, repo: Path = REPO_ROOT, dvc: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Measure the no-op `dvc repro` in `repo` and summarize it (what `make bench` reports)."""
+    measured = measure(runs, warmup, repo, dvc=dvc)
+    return summary(measured, versions(), dvc or ["dvc"])
+
+
+def print_summary(report: Mapping[str, Any]) -> None:
     """One line: the median, each run, the CPU median, the verdict and the machine's load."""
     runs = ", ".join(f"{wall:.2f}" for wall in report["wall_s"])
     verdict = "under" if report["under_target"] else "NOT under"
@@ -187,10 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dvc", type=shlex.split, help="how to start DVC (default: `dvc`)")
     args = parser.parse_args(argv)
     try:
-        runs = measure(args.runs, args.warmup, args.repo.resolve(), dvc=args.dvc)
+        report = noop_report(args.runs, args.warmup, args.repo.resolve(), args.dvc)
     except NoopBenchError as exc:
         sys.exit(f"noop_repro: {exc}")
-    report = summary(runs, versions(), args.dvc or ["dvc"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print_summary(report)

@@ -15,11 +15,12 @@ status, a timeout, a reset connection) is an error.
 
 Targets: no errors; logging on serves at least 90% of logging off at every concurrency, and
 logs every row it answered; logging off serves at least the best peer at every concurrency, by
-each client.
+each client; a no-op `dvc repro` takes under 1 s (the median of 5).
 
 Also measured: the model's own `predict_proba` rows/s in this process at batch 1 and at batch 64
 (what adaptive batching can reach at most), the prediction log's in-process cost per call
-(ml/bench/log_overhead.py), and the time of a `dvc repro` with nothing to do. Writes
+(ml/bench/log_overhead.py), and the time of a `dvc repro` with nothing to do (ml/bench/
+noop_repro.py, as `make bench-noop` measures it). Writes
 reports/bench.json and prints tables. Numbers depend on the machine and on whatever else runs
 on it: compare runs on the same machine only.
 
@@ -40,10 +41,11 @@ from typing import Any
 from ml.bench.load import measure
 from ml.bench.log_overhead import measure_overhead
 from ml.bench.mlserver import PEER_VENV
+from ml.bench.noop_repro import NoopBenchError, noop_report
 from ml.bench.report import bench_report, print_report, verdict
 from ml.bench.servers import LOGGING, MLSERVER, PEER, SERVICE, bench_servers, logged_rows
 from ml.bench.soak import INTERVAL_S, MAX_SOAK_S, SOAK_FILE, run_soak, soak_table
-from ml.bench.timings import BenchError, noop_repro_seconds, predict_rows_per_s
+from ml.bench.timings import BenchError, predict_rows_per_s
 from ml.bench.versions import bench_versions
 from ml.bench.wrk import WrkError, measure_wrk
 from ml.core.paths import MODEL_FILE, REPORTS_DIR
@@ -105,8 +107,9 @@ def main(argv: list[str] | None = None) -> None:
         soak(options)
         return
     try:
-        # Timed first: a pipeline that is not up to date builds the model and bento to measure.
-        repro_s = None if options.skip_repro else noop_repro_seconds()
+        # Timed first, before any server loads the machine; the Makefile's `dvc repro` has
+        # brought the pipeline up to date (a stale one is refused, never run while timed).
+        noop = None if options.skip_repro else noop_report()
         bento = options.bento or latest_bento()
         predict = {batch: predict_rows_per_s(MODEL_FILE, batch) for batch in (1, 64)}
         overhead = measure_overhead()
@@ -129,16 +132,16 @@ def main(argv: list[str] | None = None) -> None:
                     ]
             # Counted once the servers have stopped: shutdown writes what is still queued.
             logged = logged_rows(Path(log_dir))
-    except (NoBentoError, BenchError, ServerStartError, WrkError) as error:
+    except (NoBentoError, BenchError, NoopBenchError, ServerStartError, WrkError) as error:
         raise SystemExit(f"bench: {error}") from None
 
-    print_report(loads, predict, overhead, repro_s)
+    print_report(loads, predict, overhead, noop)
     print(
         f"{os.cpu_count()} cores; bentoml {versions[SERVICE]['bentoml']}, "
         f"mlserver {versions[MLSERVER]['mlserver']}, fastapi {versions[PEER]['fastapi']}; "
         f"uvloop/httptools: {', '.join(f'{name} {_loop(versions[name])}' for name in NAMES)}"
     )
-    problems = verdict(loads, logged)
+    problems = verdict(loads, logged, noop)
     report = bench_report(
         bento=bento,
         warmup=options.warmup,
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         versions=versions,
         overhead=overhead,
         predict=predict,
-        repro_s=repro_s,
+        noop=noop,
         problems=problems,
     )
     output = options.output or BENCH_FILE

@@ -1,17 +1,13 @@
-"""In-process timings `make bench` reports beside the load: the model's own predict rate and a
-`dvc repro` with nothing to do."""
+"""In-process timings `make bench` reports beside the load: the model's own predict rate."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
-from ml.core.paths import REPO_ROOT, SAMPLE_REQUEST
-from ml.serving.local import venv_env
+from ml.core.paths import SAMPLE_REQUEST
 
 
 class BenchError(RuntimeError):
@@ -36,21 +32,3 @@ def predict_rows_per_s(model_file: Path, batch: int, seconds: float = 1.5) -> fl
             model.predict_proba(features)
             calls += 1
     return calls * batch / elapsed
-
-
-def noop_repro_seconds() -> float:
-    """`dvc repro` run twice; the second has nothing to do: that is the time reported."""
-    started = 0.0
-    for _ in range(2):
-        started = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-m", "dvc", "repro"],
-            cwd=REPO_ROOT,
-            env=venv_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise BenchError(f"`dvc repro` failed:\n{result.stdout}{result.stderr}")
-    return time.perf_counter() - started

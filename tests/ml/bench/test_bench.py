@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import joblib
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from ml.bench import run, soak
 from ml.bench.load import LoadResult, closed_loop, measure, one_row_body
+from ml.bench.noop_repro import Run, summary
 from ml.bench.report import logging_ratios, peer_ratios, peer_table, ratio_table, table, verdict
 from ml.bench.servers import LOGGING, MLSERVER, PEER, SERVICE, Endpoint
 from ml.bench.wrk import WrkResult
@@ -44,6 +46,12 @@ async def load_against_flaky_server(concurrency: int) -> LoadResult:
         return await closed_loop(url, raw, rows, "flaky", concurrency, 0.2, 0.6)
     finally:
         await runner.cleanup()
+
+
+def noop_summary(walls: list[float]) -> dict[str, Any]:
+    """The no-op report of `dvc repro`s that took these wall seconds."""
+    runs = [Run(returncode=0, output="", wall_s=wall, cpu_s=wall) for wall in walls]
+    return summary(runs, {"dvc": "3.67.1"})
 
 
 def test_closed_loop_counts_answers_and_errors_in_the_window_only() -> None:
@@ -94,6 +102,13 @@ def test_verdict_wants_no_errors_and_at_least_the_best_peer_everywhere() -> None
         "bentoml+log at concurrency 16 (aiohttp): 3 errors",
         "fastapi at concurrency 16 (aiohttp): 1 errors",
         "mlserver at concurrency 1 (wrk): 5 errors",
+    ]
+
+
+def test_verdict_wants_a_noop_repro_under_its_target_when_timed() -> None:
+    assert verdict(GOOD, noop=noop_summary([0.9, 0.95, 1.3])) == []
+    assert verdict(GOOD, noop=noop_summary([1.0, 0.9, 1.1])) == [
+        "a no-op `dvc repro` takes a median 1.00 s of 3 runs (target: under 1.0 s)"
     ]
 
 
@@ -168,7 +183,7 @@ def test_main_writes_the_report_and_prints_the_verdict(
     overhead = dict.fromkeys(
         ("rows_per_s_predict", "rows_per_s_predict_and_log", "overhead_percent", "log_call_us"), 1.0
     )
-    monkeypatch.setattr(run, "noop_repro_seconds", lambda: 1.234)
+    monkeypatch.setattr(run, "noop_report", lambda: noop_summary([0.9, 0.8, 1.2]))
     monkeypatch.setattr(run, "predict_rows_per_s", lambda model, batch: 1000.0 * batch)
     monkeypatch.setattr(run, "measure_overhead", lambda: overhead)
     monkeypatch.setattr(run, "bench_servers", servers)
@@ -190,19 +205,21 @@ def test_main_writes_the_report_and_prints_the_verdict(
         "peer_ratios",
         "prediction_log",
         "predict_rows_per_s",
-        "noop_repro_s",
+        "noop_repro",
         "problems",
     ]
     assert report["bento"] == "clf:abc" and report["problems"] == []
     assert report["prediction_log"]["on_off_ratio"] == {"1": 0.96, "64": 0.9}
     assert report["prediction_log"]["rows_logged"] == 2760
     assert report["predict_rows_per_s"] == {"1": 1000, "64": 64000}
-    assert report["noop_repro_s"] == 1.23
+    assert report["noop_repro"]["median_s"] == 0.9
+    assert report["noop_repro"]["wall_s"] == [0.9, 0.8, 1.2]
     assert report["cpus"] == os.cpu_count() and report["versions"] == versions
     assert len(report["load"]) == len(GOOD) + len(WRK)
     assert [row["client"] for row in report["peer_ratios"]] == ["aiohttp", "aiohttp", "wrk"]
     printed = capsys.readouterr().out
-    assert "| server | client | concurrency |" in printed and "no-op `dvc repro`: 1.23 s" in printed
+    assert "| server | client | concurrency |" in printed
+    assert "no-op `dvc repro`: median 0.90 s of 3 runs (0.90, 0.80, 1.20)" in printed
     assert "| client | concurrency | bentoml req/s | best peer |" in printed
     assert "mlserver uvloop 0.21.0 / h11, fastapi asyncio / h11" in printed
     assert printed.rstrip().endswith(f"targets met\nwrote {output}")
