@@ -36,6 +36,8 @@ class LoadResult:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    # Each measured window's requests/s, in the order measured (one a round of slices).
+    slice_rates: list[float] = field(default_factory=list)
 
     @property
     def requests_per_s(self) -> float:
@@ -47,6 +49,7 @@ class LoadResult:
         self.ok += other.ok
         self.errors += other.errors
         self.latencies_ms += other.latencies_ms
+        self.slice_rates += other.slice_rates
 
     def percentile(self, q: float) -> float:
         if not self.latencies_ms:
@@ -67,6 +70,7 @@ class LoadResult:
             "p99_ms": round(self.percentile(0.99), 2),
             "errors": sum(self.errors.values()),
             "error_kinds": dict(self.errors),
+            "slice_requests_per_s": [round(rate, 1) for rate in self.slice_rates],
         }
 
 
@@ -110,6 +114,7 @@ async def closed_loop(
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
+    result.slice_rates.append(result.requests_per_s)
     return result
 
 

@@ -23,8 +23,9 @@ from typing import Any
 from ml.bench.servers import Endpoint, slice_order
 
 WRK_TIMEOUT_S = 30
-# Each server's measured seconds run in this many alternating slices of whole seconds.
-WRK_SLICES = 4
+# Each server's measured seconds run in this many alternating slices of whole seconds: as many
+# rounds as our client's, for the rounds' paired ratios (ml/bench/report.py).
+WRK_SLICES = 8
 ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
 # The JSON line the script's done() prints: requests, microseconds, errors, latency percentiles.
 RESULT_LINE = (
@@ -83,6 +84,8 @@ class WrkResult:
     p99_ms: float
     errors: dict[str, int] = field(default_factory=dict)
     client: str = "wrk"
+    # Each slice's requests/s, in the order measured (one a round of slices).
+    slice_rates: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -105,6 +108,7 @@ class WrkResult:
             "p99_ms": round(self.p99_ms, 2),
             "errors": sum(self.errors.values()),
             "error_kinds": {kind: count for kind, count in self.errors.items() if count},
+            "slice_requests_per_s": [round(rate, 1) for rate in self.slice_rates],
         }
 
 
@@ -114,7 +118,7 @@ def parse(output: str, server: str, concurrency: int, rows: int) -> WrkResult:
     if not lines:
         raise WrkError(f"no result line in wrk's output:\n{output[-2000:]}")
     values = json.loads(lines[-1])
-    return WrkResult(
+    result = WrkResult(
         server=server,
         concurrency=concurrency,
         seconds=values["duration_us"] / 1e6,
@@ -124,6 +128,8 @@ def parse(output: str, server: str, concurrency: int, rows: int) -> WrkResult:
         p99_ms=values["p99_us"] / 1000,
         errors={kind: values[kind] for kind in ERROR_KINDS},
     )
+    result.slice_rates.append(result.requests_per_s)
+    return result
 
 
 def command(url: str, script_file: Path, concurrency: int, seconds: int) -> list[str]:
@@ -190,6 +196,7 @@ def merged(slices: Sequence[WrkResult]) -> WrkResult:
         p50_ms=statistics.median(part.p50_ms for part in slices),
         p99_ms=max(part.p99_ms for part in slices),
         errors={kind: sum(part.errors.get(kind, 0) for part in slices) for kind in ERROR_KINDS},
+        slice_rates=[rate for part in slices for rate in part.slice_rates],
     )
 
 

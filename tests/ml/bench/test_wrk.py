@@ -57,6 +57,7 @@ def test_results_are_parsed_from_the_last_result_line() -> None:
     assert summary["client"] == "wrk" and summary["errors"] == 13
     assert summary["error_kinds"] == {"read": 1, "status": 10, "timeout": 2}
     assert (summary["p50_ms"], summary["p99_ms"]) == (0.9, 4.1)
+    assert summary["slice_requests_per_s"] == [2495.0]
     with pytest.raises(WrkError, match="no result line"):
         parse("unable to connect to 127.0.0.1:1 Connection refused\n", "bentoml", 1, 1)
 
@@ -65,7 +66,9 @@ def _slice(
     server: str, requests: int, p50_ms: float, p99_ms: float, status: int, level: int = 1
 ) -> WrkResult:
     errors = {kind: 0 for kind in wrk.ERROR_KINDS} | {"status": status}
-    return WrkResult(server, level, 2.0, 1, requests, p50_ms, p99_ms, errors)
+    return WrkResult(
+        server, level, 2.0, 1, requests, p50_ms, p99_ms, errors, slice_rates=[requests / 2]
+    )
 
 
 def test_slices_merge_into_one_result_per_server() -> None:
@@ -76,6 +79,8 @@ def test_slices_merge_into_one_result_per_server() -> None:
     assert result.requests_per_s == pytest.approx(3596 / 6)
     # The median slice's p50; the worst slice's p99 (wrk gives percentiles, not latencies).
     assert (result.p50_ms, result.p99_ms, result.errors["status"]) == (1.2, 9.0, 4)
+    # Every slice's rate, in order: the rounds the report pairs with a peer's.
+    assert result.slice_rates == [500, 700, 600]
 
 
 def test_servers_are_measured_in_alternating_slices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,6 +105,7 @@ def test_servers_are_measured_in_alternating_slices(monkeypatch: pytest.MonkeyPa
     ]
     # a's four measured slices at concurrency 1 were calls 3, 6, 7 and 10.
     assert results[0].requests == 100 * (3 + 6 + 7 + 10)
+    assert results[0].slice_rates == [50 * call for call in (3, 6, 7, 10)]
 
 
 def test_the_command_uses_one_thread_and_whole_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
