@@ -11,6 +11,21 @@ time depends on whatever else the machine runs: compare runs on the same machine
 seconds (user + system of the `dvc` process) move less with the load. `--repo` measures another
 checkout (a fresh clone, say) with this environment's DVC; `--dvc` times another way of starting
 DVC (`--dvc "python -m dvc"`), given as the words before `repro`.
+
+Then one more no-op shows where the time goes. A child process of this interpreter imports DVC's
+command line, runs `dvc repro` twice and prints the time at each step; with when the parent
+started it and when it was gone, the phases of one no-op are:
+
+- start: the interpreter and `site` (the venv's .pth files), until the first line runs;
+- imports: DVC's command line, and the modules `repro` imports as it goes (the first run's time
+  less the second's, which finds them all imported);
+- check: the second run, which only checks the pipeline (reads dvc.yaml, dvc.lock and
+  params.yaml, compares the hashes);
+- exit: the interpreter's teardown once the command returned (its last garbage collections and
+  the modules' deallocation).
+
+Their sum is about one no-op: the second run is a little cheaper than the first's own work (warm
+caches), and the exit follows two runs.
 """
 
 from __future__ import annotations
@@ -166,12 +181,76 @@ def versions() -> dict[str, str]:
     return found
 
 
+PHASES_MARK = "NOOP_PHASES "
+# Runs in the child: the stamps go to stderr, on one line after DVC's own output.
+PHASES_SCRIPT = f"""
+import json, sys, time
+started = time.time()
+from dvc.cli import main
+imported = time.time()
+first = main(["repro"])
+checked = time.time()
+second = main(["repro"])
+done = time.time()
+print("\\n{PHASES_MARK}" + json.dumps([started, imported, checked, done]), file=sys.stderr)
+sys.exit(first or second)
+"""
+
+
+def split_phases(output: str, spawned: float, ended: float) -> dict[str, float]:
+    """The phases in seconds from the child's stamps and the parent's start and end times."""
+    lines = [line for line in output.splitlines() if line.startswith(PHASES_MARK)]
+    if not lines:
+        raise NoopBenchError(f"the phased run printed no timings:\n{output[-2000:]}")
+    started, imported, checked, done = json.loads(lines[-1][len(PHASES_MARK) :])
+    check = done - checked
+    phases = {
+        "start_s": started - spawned,
+        "imports_s": (imported - started) + (checked - imported - check),
+        "check_s": check,
+        "exit_s": ended - done,
+    }
+    return {name: round(max(0.0, value), 3) for name, value in phases.items()}
+
+
+def measure_phases(repo: Path, runner: Runner = run_process) -> dict[str, float]:
+    """One phased no-op in `repo` (already up to date), checked like every measured run."""
+    lock = repo / "dvc.lock"
+    before = _read(lock)
+    spawned = time.time()
+    run = runner([sys.executable, "-c", PHASES_SCRIPT], repo)
+    ended = time.time()
+    check_noop(run, before, _read(lock))
+    return split_phases(run.output, spawned, ended)
+
+
+PHASE_NAMES = {
+    "start_s": "interpreter start",
+    "imports_s": "imports",
+    "check_s": "pipeline check",
+    "exit_s": "interpreter exit",
+}
+
+
+def describe(phases: Mapping[str, float]) -> str:
+    """One line: each phase and its share of their sum."""
+    total = sum(phases.values()) or 1.0
+    parts = [
+        f"{PHASE_NAMES[key]} {value:.2f} s ({value / total:.0%})"
+        for key, value in phases.items()
+        if key in PHASE_NAMES
+    ]
+    return "where one no-op goes: " + ", ".join(parts)
+
+
 def noop_report(
     runs: int = 5, warmup: int = 1, repo: Path = REPO_ROOT, dvc: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """Measure the no-op `dvc repro` in `repo` and summarize it (what `make bench` reports)."""
     measured = measure(runs, warmup, repo, dvc=dvc)
-    return summary(measured, versions(), dvc or ["dvc"])
+    report = summary(measured, versions(), dvc or ["dvc"])
+    report["phases_s"] = measure_phases(repo)
+    return report
 
 
 def print_summary(report: Mapping[str, Any]) -> None:
@@ -184,6 +263,8 @@ def print_summary(report: Mapping[str, Any]) -> None:
         f"{report['target_s']:.1f} s target ({report['cores']} cores, load "
         f"{report['load_average']})"
     )
+    if "phases_s" in report:
+        print(describe(report["phases_s"]))
 
 
 def main(argv: list[str] | None = None) -> None:

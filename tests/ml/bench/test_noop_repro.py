@@ -71,6 +71,22 @@ def test_bad_counts_and_a_folder_without_a_pipeline_are_refused(tmp_path: Path) 
         measure(1, 0, tmp_path)
 
 
+def test_the_phases_come_from_the_childs_stamps_and_the_parents_times() -> None:
+    stamps = [100.04, 100.10, 100.70, 100.85]  # started, imported, checked (first run), done
+    output = f"Data and pipelines are up to date.\n\n{noop_repro.PHASES_MARK}{json.dumps(stamps)}\n"
+
+    phases = noop_repro.split_phases(output, spawned=100.0, ended=101.05)
+
+    # The first run (0.60 s) less the second (0.15 s) is what it imported; exit follows `done`.
+    assert phases == {"start_s": 0.04, "imports_s": 0.51, "check_s": 0.15, "exit_s": 0.2}
+    assert noop_repro.describe(phases) == (
+        "where one no-op goes: interpreter start 0.04 s (4%), imports 0.51 s (57%), "
+        "pipeline check 0.15 s (17%), interpreter exit 0.20 s (22%)"
+    )
+    with pytest.raises(NoopBenchError, match="printed no timings"):
+        noop_repro.split_phases("Traceback (most recent call last):\n", 1.0, 2.0)
+
+
 def test_dvc_yaml_names_the_raw_table_params_yaml_names() -> None:
     """dvc.yaml writes the raw table's path out (no `${...}`, so DVC skips its templating); it
     must stay the path the ingest stage writes, params.yaml's ingest.output."""
@@ -116,6 +132,11 @@ def test_the_benchmark_measures_noops_and_never_runs_a_stage(
     assert report["runs"] == len(report["wall_s"]) == len(report["cpu_s"]) == 2
     assert all(wall > 0 for wall in report["wall_s"])
     assert report["versions"]["dvc"] != "not installed"
+    # The phased run: every phase measured, together about one no-op.
+    phases = report["phases_s"]
+    assert list(phases) == ["start_s", "imports_s", "check_s", "exit_s"]
+    assert phases["start_s"] > 0 and phases["imports_s"] > 0 and phases["check_s"] > 0
+    assert 0.3 * report["median_s"] < sum(phases.values()) < 3 * report["median_s"]
 
     def runner(command: list[str], cwd: Path) -> Run:
         return run_process(command, cwd, env)
