@@ -9,6 +9,7 @@ registration (with its parent, provider and dependencies) for the offline plan a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import threading
@@ -51,6 +52,24 @@ EC2_ID_PREFIXES = {
     "SecurityGroup": "sg",
     "LaunchTemplate": "lt",
 }
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def program_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop programs under mocks run on, made current for this thread.
+
+    `set_mocks` registers the root stack at once, and that needs a current loop: after an
+    `asyncio.run()` in the same thread there is none (it unsets the loop it made). One loop
+    serves every run and stays open, because Pulumi's mocks give each thread of the loop's
+    default executor a loop of its own, which closing ours would orphan with the executor.
+    """
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+    asyncio.set_event_loop(_LOOP)
+    return _LOOP
 
 
 def _digest(*parts: str, length: int = 17) -> str:

@@ -48,7 +48,13 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.settings import Naming, ServingSettings, SettingsError
-from infra.tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
+from infra.tools.mocks import (
+    ACCOUNT_ID,
+    RecordingMonitor,
+    Registration,
+    StackMocks,
+    program_event_loop,
+)
 from ml.core.artifacts import ShipError, bento_report, split_tag
 from ml.core.cli import emit
 from ml.core.paths import REPO_ROOT
@@ -255,11 +261,12 @@ def run(stack: str, root: Path = REPO_ROOT, *, with_model: bool = True) -> Plan:
     set_all_config({}, secret_keys)
     mocks = StackMocks(region, config.get(DISABLED_PROVIDERS_KEY) or [])
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
     def program() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")
 
+    program_event_loop()
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     _sync_await(run_pulumi_func(program))
     resources = sorted(monitor.registrations, key=lambda r: r.urn)
     return Plan(project, stack, resources, _resolve_outputs(), model)

@@ -18,7 +18,13 @@ from infra.components.cluster import Cluster, ClusterArgs
 from infra.helpers.providers import AwsAccount
 from infra.helpers.tags import cost_labels, cost_tags
 from infra.settings import StackSettings, validate_settings
-from infra.tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, StackMocks
+from infra.tools.mocks import (
+    ACCOUNT_ID,
+    RecordingMonitor,
+    Registration,
+    StackMocks,
+    program_event_loop,
+)
 from ml.core.identity import load_identity
 from ml.core.paths import REPO_ROOT
 
@@ -58,7 +64,6 @@ def declare(
     settings = settings or stack_settings("dev")
     mocks = StackMocks(REGION, ("aws", "kubernetes"))
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="unit", preview=False, monitor=monitor)
     values: dict[str, Any] = {}
 
     async def program() -> None:
@@ -68,6 +73,8 @@ def declare(
         for key, value in wanted.items():
             values[key] = await pulumi.Output.from_input(value).future()
 
+    program_event_loop()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="unit", preview=False, monitor=monitor)
     _sync_await(run_pulumi_func(program))
     return Declared(list(monitor.registrations), values)
 

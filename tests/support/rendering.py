@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from infra.tools.mocks import program_event_loop
 from ml.core.identity import load_identity
 
 # How the SDK marks a secret value on the wire: {SIG: SECRET_SIG, "value": ...}.
@@ -71,12 +72,13 @@ class Recorder(Mocks):
 def render(program: Callable[[], Any], stack: str = "dev") -> list[Declared]:
     """Every resource `program` declares, in declaration order."""
     recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project=load_identity().project, stack=stack, preview=False)
 
     @pulumi.runtime.test
     def run() -> Any:
         return program()
 
+    program_event_loop()
+    pulumi.runtime.set_mocks(recorder, project=load_identity().project, stack=stack, preview=False)
     run()
     return [
         Declared(

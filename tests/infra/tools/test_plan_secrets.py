@@ -3,6 +3,7 @@ stand-in it can read, as a secret, exactly as the CLI flags a secret it decrypte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -77,3 +78,11 @@ def test_the_program_reads_a_stand_in_and_knows_it_is_a_secret(project: Path) ->
     }
     assert json.loads(os.environ["PULUMI_CONFIG_SECRET_KEYS"]) == ["demo:appKey"]
     assert json.loads(os.environ["PULUMI_CONFIG"])["demo:appKey"] == plan.HIDDEN
+
+
+def test_the_plan_runs_after_asyncio_run_left_no_current_loop(project: Path) -> None:
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(nothing())
+    assert plan.run("dev", project, with_model=False).outputs["id"] == "123456"
